@@ -1,0 +1,118 @@
+"""Scores as pure arithmetic on sufficient statistics, shared by losses and metrics.
+
+Every function takes arrays of the same shape (any shape: per (sample, class), per class,
+...) holding true positives ``tp``, false positives ``fp``, false negatives ``fn`` and, where
+needed, true negatives ``tn``, as floating-point arrays of one namespace. Nothing here sums,
+selects classes or averages: that is :mod:`regionloss._reduce`'s job.
+
+Where a denominator is exactly zero the result is ``empty`` (``zero_division`` for metrics,
+1 for losses: an empty prediction of an empty reference is perfect), through the
+double-``where`` of :func:`regionloss._backend.safe_divide`, so gradients stay finite.
+"""
+
+from __future__ import annotations
+
+from ._backend import namespace, safe_divide, scalar
+
+__all__ = [
+    "overlap_index",
+    "dice",
+    "iou",
+    "tversky",
+    "precision",
+    "recall",
+    "specificity",
+    "accuracy",
+    "balanced_accuracy",
+    "fbeta",
+    "matthews",
+]
+
+
+def overlap_index(tp, fp, fn, *, w_tp, w_fp, w_fn, smooth_nr=0.0, smooth_dr=0.0, empty=1.0):
+    r"""The one overlap formula behind Dice, IoU and Tversky.
+
+    .. math::
+        S = \frac{w_{tp}\,tp + s_{nr}}{w_{tp}\,tp + w_{fp}\,fp + w_{fn}\,fn + s_{dr}}
+
+    Dice is ``(2, 1, 1)``, IoU ``(1, 1, 1)``, Tversky ``(1, alpha, beta)``. Where the
+    denominator is exactly zero (possible only with ``smooth_dr=0``) the result is ``empty``.
+    """
+    xp = namespace(tp, fp, fn)
+    weighted_tp = w_tp * tp
+    numerator = weighted_tp + smooth_nr
+    denominator = weighted_tp + w_fp * fp + w_fn * fn + smooth_dr
+    return safe_divide(xp, numerator, denominator, empty)
+
+
+def dice(tp, fp, fn, *, smooth_nr=0.0, smooth_dr=0.0, empty=1.0):
+    r"""Dice / F1: :math:`(2tp + s_{nr}) / (2tp + fp + fn + s_{dr})`."""
+    return overlap_index(tp, fp, fn, w_tp=2.0, w_fp=1.0, w_fn=1.0,
+                         smooth_nr=smooth_nr, smooth_dr=smooth_dr, empty=empty)
+
+
+def iou(tp, fp, fn, *, smooth_nr=0.0, smooth_dr=0.0, empty=1.0):
+    r"""IoU / Jaccard: :math:`(tp + s_{nr}) / (tp + fp + fn + s_{dr})`."""
+    return overlap_index(tp, fp, fn, w_tp=1.0, w_fp=1.0, w_fn=1.0,
+                         smooth_nr=smooth_nr, smooth_dr=smooth_dr, empty=empty)
+
+
+def tversky(tp, fp, fn, *, alpha, beta, smooth_nr=0.0, smooth_dr=0.0, empty=1.0):
+    r"""Tversky index, :math:`(tp + s_{nr}) / (tp + \alpha fp + \beta fn + s_{dr})`.
+
+    ``alpha`` weights false positives and ``beta`` false negatives (Salehi et al. 2017).
+    ``alpha = beta = 0.5`` is Dice and ``alpha = beta = 1`` is IoU (without smoothing).
+    """
+    return overlap_index(tp, fp, fn, w_tp=1.0, w_fp=alpha, w_fn=beta,
+                         smooth_nr=smooth_nr, smooth_dr=smooth_dr, empty=empty)
+
+
+def precision(tp, fp, fn, tn, *, empty):
+    r"""Precision (positive predictive value): :math:`tp / (tp + fp)`."""
+    return safe_divide(namespace(tp, fp), tp, tp + fp, empty)
+
+
+def recall(tp, fp, fn, tn, *, empty):
+    r"""Recall (sensitivity, true positive rate): :math:`tp / (tp + fn)`."""
+    return safe_divide(namespace(tp, fn), tp, tp + fn, empty)
+
+
+def specificity(tp, fp, fn, tn, *, empty):
+    r"""Specificity (true negative rate): :math:`tn / (tn + fp)`."""
+    return safe_divide(namespace(tn, fp), tn, tn + fp, empty)
+
+
+def accuracy(tp, fp, fn, tn, *, empty):
+    r"""One-vs-rest accuracy: :math:`(tp + tn) / (tp + fp + fn + tn)`."""
+    return safe_divide(namespace(tp, tn), tp + tn, tp + fp + fn + tn, empty)
+
+
+def balanced_accuracy(tp, fp, fn, tn, *, empty):
+    r"""One-vs-rest balanced accuracy: (recall + specificity) / 2.
+
+    Undefined (``empty``) where either recall or specificity is undefined.
+    """
+    xp = namespace(tp, fp, fn, tn)
+    defined = ((tp + fn) != 0) & ((tn + fp) != 0)
+    value = (recall(tp, fp, fn, tn, empty=0.0) + specificity(tp, fp, fn, tn, empty=0.0)) / 2
+    return xp.where(defined, value, scalar(xp, empty, value))
+
+
+def fbeta(tp, fp, fn, tn, *, beta, empty):
+    r"""F-beta: :math:`(1 + \beta^2)\,tp / ((1 + \beta^2)\,tp + \beta^2 fn + fp)`."""
+    b2 = float(beta) ** 2
+    return overlap_index(tp, fp, fn, w_tp=1.0 + b2, w_fp=1.0, w_fn=b2, empty=empty)
+
+
+def matthews(tp, fp, fn, tn, *, empty):
+    r"""One-vs-rest Matthews correlation coefficient.
+
+    .. math::
+        MCC = \frac{tp\,tn - fp\,fn}{\sqrt{(tp + fp)(tp + fn)(tn + fp)(tn + fn)}}
+
+    The denominator is evaluated as a product of square roots so that it cannot overflow
+    float32 at dataset-scale counts.
+    """
+    xp = namespace(tp, fp, fn, tn)
+    denominator = (xp.sqrt(tp + fp) * xp.sqrt(tp + fn)) * (xp.sqrt(tn + fp) * xp.sqrt(tn + fn))
+    return safe_divide(xp, tp * tn - fp * fn, denominator, empty)

@@ -1,0 +1,325 @@
+"""Validation and alignment of ``(pred, target, mask, ignore_index)`` for the losses.
+
+Everything a loss receives passes through :func:`prepare` once, which
+
+* checks shapes, dtypes and options and raises errors that name the argument and the
+  shapes or values (value checks only on concrete arrays: never under ``jax.jit``);
+* casts the prediction to its accumulation dtype (float32 for half precision);
+* gives every array a class axis (``class_axis=None`` inserts one of size 1 at the end);
+* turns an integer label map into a one-hot target and ``ignore_index``/``mask`` into one
+  per-pixel weight, all without in-place writes or data-dependent shapes.
+
+The activation is *not* applied here: distribution losses need log-probabilities, region
+losses probabilities; :class:`LossInputs` carries the raw (cast) prediction.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from ._backend import align, check_activation, device_of, float_dtype, is_concrete, namespace, to_float
+
+__all__ = ["LossInputs", "prepare", "check_choice", "check_class_weights", "normalize_axis"]
+
+
+@dataclass(frozen=True)
+class LossInputs:
+    """A loss call's inputs, aligned.
+
+    Attributes
+    ----------
+    xp : namespace
+    pred : array
+        The prediction cast to ``dtype``, with a class axis at ``class_axis``.
+    target : array
+        Dense float target of ``pred``'s shape (one-hot for integer label maps).
+    labels : array or None
+        The integer label map with a size-1 class axis (integer targets only).
+    weight : array or None
+        Per-pixel weight with a size-1 class axis (``ignore_index`` and ``mask`` merged),
+        or None when every pixel counts fully.
+    class_axis : int
+        Non-negative position of the class axis in ``pred``.
+    num_classes : int
+        Size of the class axis (1 when the caller gave ``class_axis=None``).
+    had_class_axis : bool
+        False when the caller passed ``class_axis=None``.
+    dtype : dtype
+        The accumulation dtype (float32, or float64 for float64 predictions).
+    """
+
+    xp: Any
+    pred: Any
+    target: Any
+    labels: Any
+    weight: Any
+    class_axis: int
+    num_classes: int
+    had_class_axis: bool
+    dtype: Any
+
+    @property
+    def spatial_axes(self) -> tuple[int, ...]:
+        """Every axis but the sample axis 0 and the class axis."""
+        return tuple(a for a in range(1, self.pred.ndim) if a != self.class_axis)
+
+    def sum_axes(self, per_sample: bool) -> tuple[int, ...]:
+        """Axes summed into statistics: spatial axes, plus the sample axis when pooling."""
+        return self.spatial_axes if per_sample else (0,) + self.spatial_axes
+
+
+def check_choice(name: str, value, choices: Sequence) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+
+
+def normalize_axis(class_axis, ndim: int, *, name: str = "class_axis") -> int:
+    """``class_axis`` as a non-negative axis of an ``ndim``-d prediction (never axis 0)."""
+    try:
+        axis = operator.index(class_axis)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or None, got {class_axis!r}") from None
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{name}={class_axis} is out of range for a prediction with {ndim} axes")
+    axis %= ndim
+    if axis == 0:
+        raise ValueError(
+            f"{name}={class_axis} points at axis 0, which is always the sample axis; "
+            "use class_axis=1 (channels-first) or -1 (channels-last)"
+        )
+    return axis
+
+
+def check_class_weights(xp, class_weights, num_classes: int, dtype, device,
+                        *, include_background: bool):
+    """``class_weights`` as an array of length ``num_classes`` (validated, concrete).
+
+    Weights are indexed by class id, background included even when it is dropped; they
+    must be finite, non-negative, and not all zero over the kept classes.
+    """
+    if class_weights is None:
+        return None
+    import numpy as np
+
+    try:
+        host = np.asarray(class_weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        # an array of another library (on a device): check its shape, trust its values
+        host = None
+    shape = tuple(getattr(class_weights, "shape", ())) if host is None else host.shape
+    if len(shape) != 1 or shape[0] != num_classes:
+        raise ValueError(
+            f"class_weights must have one weight per class of the prediction (length "
+            f"{num_classes}, indexed by class id, background included); got shape {shape}"
+        )
+    if host is not None:
+        kept = host if include_background else host[1:]
+        if not np.all(np.isfinite(host)) or np.any(host < 0):
+            raise ValueError(f"class_weights must be finite and non-negative; got {host.tolist()}")
+        if not np.any(kept > 0):
+            raise ValueError(
+                f"class_weights of the kept classes sum to zero ({kept.tolist()}): "
+                "the weighted class mean would be undefined"
+            )
+        return xp.asarray(host, dtype=dtype, device=device)
+    return xp.astype(xp.asarray(class_weights, device=device), dtype)
+
+
+def _is_integral(xp, dtype) -> bool:
+    return xp.isdtype(dtype, ("integral", "bool"))
+
+
+def _shape_str(shape) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def _spatial_shape(pred_shape, class_axis):
+    return tuple(s for i, s in enumerate(pred_shape) if i != class_axis)
+
+
+def _check_label_values(xp, labels, num_classes: int, ignore_index, *, binary: bool):
+    """Labels must lie in [0, C) (or {0, 1} for a single foreground) or equal ignore_index."""
+    if not is_concrete(labels):
+        return
+    high = 2 if binary else num_classes
+    bad = (labels < 0) | (labels >= high)
+    if ignore_index is not None:
+        bad = bad & (labels != ignore_index)
+    any_bad = xp.any(bad)
+    if not is_concrete(any_bad):  # a concrete constant inside jit still yields tracers
+        return
+    if bool(any_bad):
+        lo = int(xp.min(xp.where(bad, labels, xp.zeros_like(labels) + (high - 1))))
+        hi = int(xp.max(xp.where(bad, labels, xp.zeros_like(labels))))
+        offending = hi if hi >= high else lo
+        count = int(xp.sum(xp.astype(bad, xp.int64)))
+        what = ("a single-channel prediction expects labels 0 (background) and 1 "
+                "(foreground)" if binary
+                else f"the prediction has {num_classes} classes, so labels must lie in "
+                     f"[0, {num_classes})")
+        hint = "" if ignore_index is not None else "; pass ignore_index=... to leave a label out"
+        raise ValueError(
+            f"target holds label {offending} ({count} pixel(s) outside the valid range): "
+            f"{what}{hint}"
+        )
+
+
+def _check_probabilities(xp, pred):
+    if not is_concrete(pred):
+        return
+    lo, hi = xp.min(pred), xp.max(pred)
+    if not is_concrete(lo):
+        return
+    lo, hi = float(lo), float(hi)
+    if lo < -1e-6 or hi > 1 + 1e-6:
+        raise ValueError(
+            f"pred holds values in [{lo:g}, {hi:g}] but activation=None expects probabilities "
+            "in [0, 1]; pass activation='softmax' or 'sigmoid' for logits"
+        )
+
+
+def prepare(pred, target, *, class_axis, activation, ignore_index=None, mask=None,
+            dense_dtype=None) -> LossInputs:
+    """Validate and align a loss call's inputs (see module docstring).
+
+    Parameters
+    ----------
+    pred : array
+        Logits or probabilities, sample axis 0, class axis ``class_axis``.
+    target : array
+        Integer label map (``pred``'s shape without the class axis) or dense target of
+        ``pred``'s shape. With ``class_axis=None`` both have the same shape and the dtype
+        decides: integer or bool is a label map of 0/1 (+ ``ignore_index``), float is dense.
+        A label map for a single-channel prediction is likewise a 0/1 foreground mask.
+    class_axis : int or None
+    activation : {'softmax', 'sigmoid', None}
+    ignore_index : int or None
+        Label whose pixels leave every sum (integer targets only).
+    mask : array or None
+        Per-pixel weights broadcastable to ``pred``'s shape without the class axis.
+    """
+    xp = namespace(pred, target, mask)
+    pred = align(xp, pred, target)
+    target = align(xp, target, pred)
+    mask = align(xp, mask, pred)
+    if not xp.isdtype(pred.dtype, "real floating"):
+        raise TypeError(f"pred must be a floating-point array (logits or probabilities); got dtype {pred.dtype}")
+    if pred.ndim < 2:
+        raise ValueError(
+            f"pred has shape {_shape_str(pred.shape)}: it needs a sample axis 0 and at least "
+            "one more axis"
+        )
+    if ignore_index is not None and (isinstance(ignore_index, bool)
+                                     or not isinstance(ignore_index, int)):
+        try:
+            ignore_index = operator.index(ignore_index)
+        except TypeError:
+            raise TypeError(f"ignore_index must be an int or None; got {ignore_index!r}") from None
+
+    had_class_axis = class_axis is not None
+    if had_class_axis:
+        axis = normalize_axis(class_axis, pred.ndim)
+        num_classes = pred.shape[axis]
+        spatial = _spatial_shape(pred.shape, axis)
+        if target.ndim == pred.ndim - 1:
+            is_label_map = True
+            if tuple(target.shape) != spatial:
+                raise ValueError(
+                    f"target label map has shape {_shape_str(target.shape)} but pred "
+                    f"{_shape_str(pred.shape)} without its class axis {axis} is "
+                    f"{_shape_str(spatial)}"
+                )
+            if not _is_integral(xp, target.dtype):
+                raise TypeError(
+                    f"target has pred's shape without the class axis, so it is read as a label "
+                    f"map, which needs an integer dtype; got {target.dtype} (use integer labels, "
+                    "or a dense target of pred's shape)"
+                )
+        elif target.ndim == pred.ndim:
+            is_label_map = False
+            if tuple(target.shape) != tuple(pred.shape):
+                raise ValueError(
+                    f"dense target has shape {_shape_str(target.shape)} but pred has "
+                    f"{_shape_str(pred.shape)}; a dense target must match pred exactly, a label "
+                    f"map must be {_shape_str(spatial)}"
+                )
+        else:
+            raise ValueError(
+                f"target has shape {_shape_str(target.shape)}; with pred {_shape_str(pred.shape)} "
+                f"and class_axis={class_axis} it must be a label map {_shape_str(spatial)} or a "
+                f"dense target {_shape_str(pred.shape)}"
+            )
+    else:
+        axis = pred.ndim  # a size-1 class axis is appended below
+        num_classes = 1
+        spatial = tuple(pred.shape)
+        if tuple(target.shape) != spatial:
+            raise ValueError(
+                f"with class_axis=None, target must have pred's shape {_shape_str(pred.shape)}; "
+                f"got {_shape_str(target.shape)}"
+            )
+        is_label_map = _is_integral(xp, target.dtype)
+
+    check_activation(activation, num_classes if had_class_axis else None)
+    if ignore_index is not None and not is_label_map:
+        raise ValueError(
+            "ignore_index applies to integer label maps, but target is a dense "
+            f"{target.dtype} array of pred's shape; pass a per-pixel mask=... instead"
+        )
+
+    dtype = float_dtype(xp, pred.dtype)
+    x = to_float(xp, pred, dtype)
+    if activation is None:
+        _check_probabilities(xp, x)
+    if not had_class_axis:
+        x = xp.expand_dims(x, axis=axis)
+
+    weight = None
+    labels = None
+    if is_label_map:
+        labels = target if target.dtype != xp.bool else xp.astype(target, xp.int32)
+        # a single channel (or no class axis) is one foreground: label 1, as a binary mask
+        binary = num_classes == 1
+        _check_label_values(xp, labels, num_classes, ignore_index, binary=binary)
+        labels = xp.expand_dims(labels, axis=axis)
+        if not binary:
+            shape = [1] * x.ndim
+            shape[axis] = num_classes
+            ids = xp.reshape(xp.arange(num_classes, dtype=labels.dtype, device=device_of(x)), tuple(shape))
+            dense = xp.astype(labels == ids, dtype)
+        else:
+            dense = xp.astype(labels == 1, dtype)
+        if ignore_index is not None:
+            weight = xp.astype(labels != ignore_index, dtype)
+    else:
+        dense = to_float(xp, target, dtype)
+        if not had_class_axis:
+            dense = xp.expand_dims(dense, axis=axis)
+
+    if mask is not None:
+        m = _align_mask(xp, mask, spatial, axis, dtype)
+        weight = m if weight is None else weight * m
+
+    return LossInputs(xp=xp, pred=x, target=dense, labels=labels, weight=weight, class_axis=axis,
+                      num_classes=num_classes, had_class_axis=had_class_axis, dtype=dtype)
+
+
+def _align_mask(xp, mask, spatial, axis, dtype):
+    """``mask`` broadcast-checked against the spatial label shape, with a class axis added."""
+    mshape = tuple(mask.shape)
+    ok = len(mshape) <= len(spatial) and all(
+        m in (1, s) for m, s in zip(mshape[::-1], spatial[::-1])
+    )
+    if not ok:
+        raise ValueError(
+            f"mask has shape {_shape_str(mshape)}, which does not broadcast to the target's "
+            f"label shape {_shape_str(spatial)} (pred's shape without the class axis)"
+        )
+    m = xp.astype(mask, dtype) if mask.dtype != dtype else mask
+    # left-pad to the full label rank, then insert the class axis
+    m = xp.reshape(m, (1,) * (len(spatial) - len(mshape)) + mshape)
+    return xp.expand_dims(m, axis=axis)
+

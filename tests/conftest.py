@@ -1,0 +1,154 @@
+"""Shared test fixtures: the backend matrix and conversions to and from NumPy.
+
+Every public function is run through ``backend`` (a parametrised fixture): NumPy,
+array-api-strict (catches non-standard calls), JAX eager, PyTorch and Dask where installed,
+CuPy where a GPU is present. JAX under ``jit`` is covered by the tests that need it
+(a jitted call needs static options, so it is spelled out there).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+# Run float64 JAX cases exactly: reference numbers are float64.
+os.environ.setdefault("JAX_ENABLE_X64", "1")
+
+
+def _have(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except Exception:  # noqa: BLE001 - any import failure means "not available"
+        return False
+    return True
+
+
+def _cupy_reason() -> str | None:
+    """None when CuPy can run here, else why not (shown as the skip reason)."""
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return "CuPy is installed but no CUDA GPU is visible"
+    except ImportError:
+        return "CuPy is not installed (pip install 'regionloss[cupy]' on a CUDA machine)"
+    except Exception as exc:  # noqa: BLE001 - no driver, no device
+        return f"CuPy cannot reach a GPU here: {type(exc).__name__}: {exc}"
+    return None
+
+
+CUPY_SKIP_REASON = _cupy_reason()
+HAVE_JAX = _have("jax")
+HAVE_TORCH = _have("torch")
+HAVE_DASK = _have("dask.array")
+HAVE_STRICT = _have("array_api_strict")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One array library: how to build its arrays and how to read them back."""
+
+    name: str
+    asarray: Callable[[np.ndarray], Any]
+    namespace: Callable[[], Any]
+
+    def __call__(self, a):
+        return self.asarray(np.asarray(a))
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def to_numpy(x) -> np.ndarray:
+    """Any backend's array as a NumPy array (host copy)."""
+    if hasattr(x, "get") and type(x).__module__.startswith("cupy"):
+        return x.get()
+    if type(x).__module__.startswith("torch"):
+        return x.detach().cpu().numpy()
+    if type(x).__module__.startswith("dask"):
+        return np.asarray(x.compute())
+    if type(x).__module__.startswith("array_api_strict"):
+        import array_api_strict as xps
+
+        return np.asarray(xps.asarray(x, copy=True)._array)
+    return np.asarray(x)
+
+
+def _numpy():
+    return Backend("numpy", lambda a: a, lambda: np)
+
+
+def _strict():
+    import array_api_strict as xps
+
+    return Backend("array_api_strict", lambda a: xps.asarray(a), lambda: xps)
+
+
+def _jax():
+    import jax.numpy as jnp
+
+    return Backend("jax", lambda a: jnp.asarray(a), lambda: jnp)
+
+
+def _torch():
+    import torch
+
+    return Backend("torch", lambda a: torch.from_numpy(np.ascontiguousarray(a)), lambda: torch)
+
+
+def _dask():
+    import dask.array as da
+
+    return Backend("dask", lambda a: da.from_array(a, chunks=-1), lambda: da)
+
+
+def _cupy():
+    import cupy
+
+    return Backend("cupy", lambda a: cupy.asarray(a), lambda: cupy)
+
+
+BACKEND_PARAMS = [
+    pytest.param(_numpy, id="numpy"),
+    pytest.param(_strict, id="array_api_strict",
+                 marks=pytest.mark.skipif(not HAVE_STRICT, reason="array-api-strict not installed")),
+    pytest.param(_jax, id="jax",
+                 marks=pytest.mark.skipif(not HAVE_JAX, reason="JAX not installed")),
+    pytest.param(_torch, id="torch",
+                 marks=pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch not installed")),
+    pytest.param(_dask, id="dask",
+                 marks=pytest.mark.skipif(not HAVE_DASK, reason="Dask not installed")),
+    pytest.param(_cupy, id="cupy",
+                 marks=pytest.mark.skipif(CUPY_SKIP_REASON is not None,
+                                          reason=str(CUPY_SKIP_REASON))),
+]
+
+
+@pytest.fixture(params=BACKEND_PARAMS)
+def backend(request) -> Backend:
+    """Each array backend in turn (see module docstring)."""
+    return request.param()
+
+
+def assert_same_namespace(result, backend: Backend):
+    """The result must come back as an array of the caller's library, not a Python float."""
+    import array_api_compat as aac
+
+    assert not isinstance(result, (float, int)), "returned a Python scalar, not an array"
+    got = aac.array_namespace(result)
+    want = aac.array_namespace(backend.asarray(np.zeros(1)))
+    assert got == want, f"result namespace {got} differs from the input's {want}"
+
+
+REFERENCE_DIR = os.path.join(os.path.dirname(__file__), "reference")
+
+
+def reference_dir() -> str:
+    """The reference fixtures (a copy of the team's ``shared/reference``, kept in the repo
+    so that the tests that prove our numbers against other libraries always run)."""
+    return os.environ.get("REGIONLOSS_REFERENCE_DIR", REFERENCE_DIR)

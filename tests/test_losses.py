@@ -1,0 +1,487 @@
+"""Region losses: hand-computed cases, properties, gradients, the backend matrix, errors.
+
+Reference numbers from MONAI, segmentation_models_pytorch and optax live in
+``test_losses_reference.py``; sharded training in ``test_losses_sharded.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import regionloss as rl
+from conftest import HAVE_JAX, assert_same_namespace, to_numpy
+
+LOSSES = [rl.dice_loss, rl.jaccard_loss, rl.tversky_loss, rl.focal_tversky_loss]
+NO_SMOOTH = dict(smooth_nr=0.0, smooth_dr=0.0)
+
+# --------------------------------------------------------------------------- a hand case
+# One sample, four pixels, two classes, channels-last probabilities (activation=None).
+P = np.array([[[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]]])
+Y = np.array([[0, 1, 1, 1]])
+# class 0: tp 0.9, sum p 2.0, sum y 1 -> fp 1.1, fn 0.1
+# class 1: tp 1.9, sum p 2.0, sum y 3 -> fp 0.1, fn 1.1
+HAND = {
+    "dice": [1 - 1.8 / 3.0, 1 - 3.8 / 5.0],
+    "jaccard": [1 - 0.9 / 2.1, 1 - 1.9 / 3.1],
+    "tversky": [1 - 0.9 / 1.3, 1 - 1.9 / 2.7],  # alpha 0.3 on fp, beta 0.7 on fn
+    "squared_dice": [1 - 1.8 / 2.3, 1 - 3.8 / 4.3],  # sum p^2 = 1.3 for both classes
+}
+
+
+def _none(loss, pred=P, target=Y, **kw):
+    kw.setdefault("activation", None)
+    return to_numpy(loss(pred, target, reduction="none", **{**NO_SMOOTH, **kw}))
+
+
+def test_hand_dice_jaccard_tversky():
+    np.testing.assert_allclose(_none(rl.dice_loss), [HAND["dice"]], rtol=1e-12)
+    np.testing.assert_allclose(_none(rl.jaccard_loss), [HAND["jaccard"]], rtol=1e-12)
+    np.testing.assert_allclose(_none(rl.iou_loss), [HAND["jaccard"]], rtol=1e-12)
+    np.testing.assert_allclose(_none(rl.tversky_loss), [HAND["tversky"]], rtol=1e-12)
+
+
+def test_hand_tversky_alpha_weights_false_positives():
+    # alpha=1, beta=0 counts only false positives: class 0 has fp 1.1 -> 0.9 / 2.0
+    got = _none(rl.tversky_loss, alpha=1.0, beta=0.0)
+    np.testing.assert_allclose(got, [[1 - 0.9 / 2.0, 1 - 1.9 / 2.0]], rtol=1e-12)
+    got = _none(rl.tversky_loss, alpha=0.0, beta=1.0)  # only false negatives
+    np.testing.assert_allclose(got, [[1 - 0.9 / 1.0, 1 - 1.9 / 3.0]], rtol=1e-12)
+
+
+def test_hand_focal_tversky_is_per_class_before_the_mean():
+    per_class = np.array(HAND["tversky"]) ** 0.75
+    np.testing.assert_allclose(_none(rl.focal_tversky_loss), [per_class], rtol=1e-12)
+    mean = rl.focal_tversky_loss(P, Y, activation=None, **NO_SMOOTH)
+    np.testing.assert_allclose(float(mean), per_class.mean(), rtol=1e-12)
+    # the "exponent after the mean" variant of other libraries differs and is spelled so:
+    after = rl.tversky_loss(P, Y, activation=None, **NO_SMOOTH) ** 0.75
+    assert not math.isclose(float(after), per_class.mean(), rel_tol=1e-6)
+
+
+def test_hand_squared_and_soft_labels():
+    np.testing.assert_allclose(_none(rl.dice_loss, squared=True), [HAND["squared_dice"]], rtol=1e-12)
+    # soft_labels equals the classic formula on hard targets
+    np.testing.assert_allclose(_none(rl.dice_loss, soft_labels=True), [HAND["dice"]], rtol=1e-12)
+
+
+def test_hand_smoothing():
+    got = _none(rl.dice_loss, smooth_nr=1.0, smooth_dr=2.0)
+    np.testing.assert_allclose(got, [[1 - 2.8 / 5.0, 1 - 4.8 / 7.0]], rtol=1e-12)
+
+
+def test_hand_ignore_index_and_mask():
+    y = Y.copy()
+    y[0, 3] = 255  # pixel 3 leaves every sum
+    # class 0: tp 0.9, sum p 1.7, sum y 1 ; class 1: tp 1.2, sum p 1.3, sum y 2
+    want = [[1 - 1.8 / 2.7, 1 - 2.4 / 3.3]]
+    np.testing.assert_allclose(_none(rl.dice_loss, target=y, ignore_index=255), want, rtol=1e-12)
+    mask = np.array([[1.0, 1.0, 1.0, 0.0]])
+    np.testing.assert_allclose(_none(rl.dice_loss, mask=mask), want, rtol=1e-12)
+    # ignore_index may also be a valid class id or a negative number
+    y2 = Y.copy()
+    y2[0, 3] = -1
+    np.testing.assert_allclose(_none(rl.dice_loss, target=y2, ignore_index=-1), want, rtol=1e-12)
+
+
+def test_hand_reductions_weights_and_background():
+    d0, d1 = HAND["dice"]
+    mean = rl.dice_loss(P, Y, activation=None, **NO_SMOOTH)
+    assert mean.shape == ()
+    np.testing.assert_allclose(float(mean), (d0 + d1) / 2, rtol=1e-12)
+    weighted = rl.dice_loss(P, Y, activation=None, class_weights=[1.0, 3.0], **NO_SMOOTH)
+    np.testing.assert_allclose(float(weighted), (d0 + 3 * d1) / 4, rtol=1e-12)
+    nobg = rl.dice_loss(P, Y, activation=None, include_background=False, **NO_SMOOTH)
+    np.testing.assert_allclose(float(nobg), d1, rtol=1e-12)
+    nobg_none = _none(rl.dice_loss, include_background=False)
+    assert nobg_none.shape == (1, 1)
+    # class_weights are indexed by class id: the background weight is skipped when dropped
+    w = rl.dice_loss(P, Y, activation=None, include_background=False, class_weights=[0.0, 2.0],
+                     **NO_SMOOTH)
+    np.testing.assert_allclose(float(w), d1, rtol=1e-12)
+
+
+def test_reduction_sum_and_per_sample_shapes():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 5, 4, 4))
+    y = rng.integers(0, 4, size=(3, 5, 4))
+    none = to_numpy(rl.dice_loss(x, y, reduction="none"))
+    assert none.shape == (3, 4)
+    np.testing.assert_allclose(float(rl.dice_loss(x, y, reduction="sum")), none.mean(1).sum(), rtol=1e-12)
+    np.testing.assert_allclose(float(rl.dice_loss(x, y)), none.mean(), rtol=1e-12)
+    pooled = to_numpy(rl.dice_loss(x, y, per_sample=False, reduction="none"))
+    assert pooled.shape == (4,)
+    nobg = to_numpy(rl.dice_loss(x, y, per_sample=False, include_background=False, reduction="none"))
+    assert nobg.shape == (3,)
+
+
+def test_per_sample_false_pools_the_batch():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 6, 3))
+    y = rng.integers(0, 3, size=(2, 6))
+    pooled = rl.dice_loss(x, y, per_sample=False, reduction="none")
+    one = rl.dice_loss(x.reshape(1, 12, 3), y.reshape(1, 12), reduction="none")
+    np.testing.assert_allclose(to_numpy(pooled), to_numpy(one)[0], rtol=1e-12)
+
+
+def test_single_foreground_no_class_axis():
+    p = np.array([[0.9, 0.2, 0.6, 0.3]])  # probabilities of the foreground
+    y = np.array([[1, 0, 1, 1]])
+    # tp 1.8, sum p 2.0, sum y 3 -> dice 3.6 / 5
+    got = rl.dice_loss(p, y, class_axis=None, activation=None, **NO_SMOOTH)
+    np.testing.assert_allclose(float(got), 1 - 3.6 / 5.0, rtol=1e-12)
+    dense = rl.dice_loss(p, y.astype(np.float64), class_axis=None, activation=None, **NO_SMOOTH)
+    np.testing.assert_allclose(float(dense), 1 - 3.6 / 5.0, rtol=1e-12)
+    # one channel with a class axis reads a label map the same way (1 = foreground)
+    chan = rl.dice_loss(p[:, None], y, class_axis=1, activation=None, **NO_SMOOTH)
+    np.testing.assert_allclose(float(chan), 1 - 3.6 / 5.0, rtol=1e-12)
+    logits = np.log(p / (1 - p))
+    sig = rl.dice_loss(logits, y, class_axis=None, activation="sigmoid", **NO_SMOOTH)
+    np.testing.assert_allclose(float(sig), 1 - 3.6 / 5.0, rtol=1e-12)
+
+
+def test_empty_reference_and_prediction_give_zero():
+    p = np.zeros((2, 3, 3, 2))
+    p[..., 0] = 1.0  # everything predicted background
+    y = np.zeros((2, 3, 3), dtype=np.int64)  # everything is background: class 1 is empty
+    for loss in LOSSES:
+        none = to_numpy(loss(p, y, activation=None, reduction="none"))
+        np.testing.assert_allclose(none, 0.0, atol=1e-12)
+        none0 = to_numpy(loss(p, y, activation=None, reduction="none", **NO_SMOOTH))
+        np.testing.assert_array_equal(none0, 0.0)
+
+
+def test_all_ignored_batch_gives_zero():
+    x = np.random.default_rng(2).normal(size=(2, 4, 4, 3))
+    y = np.full((2, 4, 4), 255)
+    for loss in LOSSES:
+        for kw in ({}, NO_SMOOTH):
+            assert float(loss(x, y, ignore_index=255, **kw)) == 0.0
+
+
+def test_half_precision_accumulates_in_float32():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(1, 512, 512, 2)).astype(np.float16)
+    y = rng.integers(0, 2, size=(1, 512, 512))
+    got = rl.dice_loss(x, y)
+    assert got.dtype == np.float32
+    want = rl.dice_loss(x.astype(np.float64), y)
+    assert np.isfinite(float(got))
+    np.testing.assert_allclose(float(got), float(want), rtol=1e-5)
+    # float16 probabilities would overflow a float16 sum (65504); the result is still right
+    p = np.ones((1, 512, 512, 1), dtype=np.float16)
+    assert float(rl.dice_loss(p, np.ones((1, 512, 512), np.int64), activation=None,
+                              **NO_SMOOTH)) == 0.0
+
+
+def test_float64_stays_float64_and_float32_stays_float32():
+    y = np.array([[0, 1]])
+    assert rl.dice_loss(np.zeros((1, 2, 2)), y).dtype == np.float64
+    assert rl.dice_loss(np.zeros((1, 2, 2), np.float32), y).dtype == np.float32
+
+
+# --------------------------------------------------------------------------- properties
+
+def _probs_and_labels(draw, n_max=3, hw_max=5, c_min=2, c_max=4):
+    n = draw(st.integers(1, n_max))
+    h = draw(st.integers(1, hw_max))
+    c = draw(st.integers(c_min, c_max))
+    logits = draw(hnp.arrays(np.float64, (n, h, c),
+                             elements=st.floats(-6, 6, allow_nan=False, width=64)))
+    labels = draw(hnp.arrays(np.int64, (n, h), elements=st.integers(0, c - 1)))
+    return logits, labels
+
+
+cases = st.composite(_probs_and_labels)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cases())
+def test_property_tversky_family_identities(case):
+    x, y = case
+    dice = to_numpy(rl.dice_loss(x, y, reduction="none", **NO_SMOOTH))
+    jac = to_numpy(rl.jaccard_loss(x, y, reduction="none", **NO_SMOOTH))
+    t55 = to_numpy(rl.tversky_loss(x, y, alpha=0.5, beta=0.5, reduction="none", **NO_SMOOTH))
+    t11 = to_numpy(rl.tversky_loss(x, y, alpha=1.0, beta=1.0, reduction="none", **NO_SMOOTH))
+    ft1 = to_numpy(rl.focal_tversky_loss(x, y, gamma=1.0, reduction="none"))
+    tv = to_numpy(rl.tversky_loss(x, y, reduction="none"))
+    np.testing.assert_allclose(t55, dice, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(t11, jac, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ft1, tv, rtol=1e-9, atol=1e-12)
+    for values in (dice, jac, t55, ft1):
+        assert np.all(values >= -1e-12) and np.all(values <= 1 + 1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases())
+def test_property_minimal_at_target(case):
+    x, y = case
+    c = x.shape[-1]
+    onehot = np.eye(c)[y]
+    probs = np.exp(x) / np.exp(x).sum(-1, keepdims=True)
+    for loss in LOSSES:
+        at_target = float(loss(onehot, y, activation=None))
+        assert at_target <= float(loss(probs, y, activation=None)) + 1e-12
+        assert at_target == pytest.approx(0.0, abs=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases(), st.integers(0, 2**32 - 1))
+def test_property_soft_labels_minimal_at_soft_target(case, seed):
+    x, _ = case
+    rng = np.random.default_rng(seed)
+    soft = rng.dirichlet(np.ones(x.shape[-1]), size=x.shape[:-1])
+    probs = np.exp(x) / np.exp(x).sum(-1, keepdims=True)
+    at_target = float(rl.dice_loss(soft, soft, activation=None, soft_labels=True, **NO_SMOOTH))
+    elsewhere = float(rl.dice_loss(probs, soft, activation=None, soft_labels=True, **NO_SMOOTH))
+    assert at_target == pytest.approx(0.0, abs=1e-12)
+    assert at_target <= elsewhere + 1e-12
+    # the classic formula is not minimal at a soft target (it is > 0 there)
+    assert float(rl.dice_loss(soft, soft, activation=None, **NO_SMOOTH)) > 1e-6
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases(), st.sampled_from(LOSSES), st.booleans())
+def test_property_channels_first_equals_channels_last(case, loss, per_sample):
+    x, y = case
+    last = loss(x, y, class_axis=-1, per_sample=per_sample, reduction="none")
+    first = loss(np.moveaxis(x, -1, 1), y, class_axis=1, per_sample=per_sample, reduction="none")
+    np.testing.assert_allclose(to_numpy(first), to_numpy(last), rtol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases(n_max=1), st.sampled_from(LOSSES), st.integers(0, 2**32 - 1))
+def test_property_ignore_index_equals_dropping_pixels(case, loss, seed):
+    x, y = case
+    keep = np.random.default_rng(seed).random(y.shape[1]) < 0.6
+    y_ignored = np.where(keep[None], y, 255)
+    got = loss(x, y_ignored, ignore_index=255, reduction="none")
+    dropped = loss(x[:, keep], y[:, keep], reduction="none")
+    np.testing.assert_allclose(to_numpy(got), to_numpy(dropped), rtol=1e-10, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases())
+def test_property_iou_from_dice_on_hard_predictions(case):
+    x, y = case
+    hard = np.eye(x.shape[-1])[np.argmax(x, -1)]
+    d = 1 - to_numpy(rl.dice_loss(hard, y, activation=None, reduction="none", **NO_SMOOTH))
+    j = 1 - to_numpy(rl.jaccard_loss(hard, y, activation=None, reduction="none", **NO_SMOOTH))
+    np.testing.assert_allclose(j, d / (2 - d), rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- backend matrix
+
+OPTION_SETS = [
+    dict(),
+    dict(class_axis=1, per_sample=False),
+    dict(include_background=False, class_weights=[0.0, 1.0, 2.0, 0.5], reduction="sum"),
+    dict(ignore_index=255, squared=True),
+    dict(activation="sigmoid", soft_labels=True, reduction="none"),
+]
+
+
+def _matrix_inputs(opts):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 4, 5, 4)).astype(np.float32)  # channels-last by default
+    y = rng.integers(0, 4, size=(2, 4, 5))
+    if opts.get("class_axis") == 1:
+        x = np.moveaxis(x, -1, 1).copy()
+    if "ignore_index" in opts:
+        y = np.where(rng.random(y.shape) < 0.2, 255, y)
+    mask = (rng.random((2, 4, 5)) < 0.8).astype(np.float32)
+    return x, y, mask
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("opts", OPTION_SETS, ids=lambda o: ",".join(o) or "defaults")
+def test_backend_matrix(backend, loss, opts):
+    x, y, mask = _matrix_inputs(opts)
+    want = to_numpy(loss(x, y, **opts))
+    got = loss(backend(x), backend(y), **opts)
+    assert_same_namespace(got, backend)
+    np.testing.assert_allclose(to_numpy(got), want, rtol=2e-5, atol=1e-6)
+    got_mask = loss(backend(x), backend(y), mask=backend(mask), **opts)
+    np.testing.assert_allclose(to_numpy(got_mask), to_numpy(loss(x, y, mask=mask, **opts)),
+                               rtol=2e-5, atol=1e-6)
+
+
+def test_backend_matrix_dense_targets(backend):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 3, 6)).astype(np.float32)
+    t = (rng.random((2, 3, 6)) < 0.4).astype(np.float32)
+    for loss in LOSSES:
+        want = to_numpy(loss(x, t, activation="sigmoid", class_axis=1))
+        got = loss(backend(x), backend(t), activation="sigmoid", class_axis=1)
+        assert_same_namespace(got, backend)
+        np.testing.assert_allclose(to_numpy(got), want, rtol=2e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- JAX: jit, grad, vmap
+
+jax_only = pytest.mark.skipif(not HAVE_JAX, reason="JAX not installed")
+
+
+def _jax():
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+@jax_only
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("opts", OPTION_SETS, ids=lambda o: ",".join(o) or "defaults")
+def test_jit_equals_eager(loss, opts):
+    jax = _jax()
+    x, y, _ = _matrix_inputs(opts)
+    x, y = jax.numpy.asarray(x), jax.numpy.asarray(y)
+    eager = loss(x, y, **opts)
+    jitted = jax.jit(lambda a, b: loss(a, b, **opts))(x, y)
+    np.testing.assert_allclose(np.asarray(jitted), np.asarray(eager), rtol=1e-6, atol=1e-7)
+
+
+def _finite_difference(f, x, eps=1e-6):
+    grad = np.zeros_like(x)
+    flat = grad.reshape(-1)
+    for i in range(x.size):
+        step = np.zeros_like(x).reshape(-1)
+        step[i] = eps
+        step = step.reshape(x.shape)
+        flat[i] = (f(x + step) - f(x - step)) / (2 * eps)
+    return grad
+
+
+GRAD_OPTIONS = [
+    dict(),
+    dict(per_sample=False, class_weights=[1.0, 2.0, 0.5]),
+    dict(squared=True, include_background=False),
+    dict(soft_labels=True, activation="sigmoid"),
+    dict(ignore_index=255, smooth_nr=0.0, smooth_dr=0.0),
+]
+
+
+@jax_only
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("opts", GRAD_OPTIONS, ids=lambda o: ",".join(o) or "defaults")
+def test_grad_matches_finite_differences(loss, opts):
+    jax = _jax()
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(2, 3, 3))  # (N, pixels, C) channels-last
+    y = rng.integers(0, 3, size=(2, 3))
+    if "ignore_index" in opts:
+        y[0, 1] = 255
+
+    def f(a):
+        return loss(a, y, **opts)
+
+    analytic = np.asarray(jax.grad(f)(jax.numpy.asarray(x)))
+    numeric = _finite_difference(lambda a: float(f(a)), x)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7)
+
+
+EDGE_CASES = {
+    # name: (logits (N, pixels, C), labels (N, pixels), options)
+    "empty_class": (np.array([[[5.0, -5.0], [4.0, -4.0]]]), np.array([[0, 0]]), {}),
+    "perfect": (np.array([[[50.0, -50.0], [-50.0, 50.0]]]), np.array([[0, 1]]), {}),
+    "all_ignored": (np.array([[[0.3, -0.2], [1.0, 2.0]]]), np.array([[255, 255]]),
+                    {"ignore_index": 255}),
+    "single_pixel": (np.array([[[0.5, -0.5]]]), np.array([[1]]), {}),
+}
+
+
+@jax_only
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("case", list(EDGE_CASES))
+@pytest.mark.parametrize("smooth", [1e-5, 0.0])
+def test_grad_finite_at_edge_cases(loss, case, smooth):
+    jax = _jax()
+    x, y, opts = EDGE_CASES[case]
+    opts = {**opts, "smooth_nr": smooth, "smooth_dr": smooth}
+    value, grad = jax.value_and_grad(lambda a: loss(a, y, **opts))(jax.numpy.asarray(x))
+    assert np.isfinite(float(value))
+    assert np.all(np.isfinite(np.asarray(grad)))
+    if case == "all_ignored":
+        assert float(value) == 0.0
+        assert np.all(np.asarray(grad) == 0.0)
+    if case == "single_pixel" and smooth == 1e-5:
+        numeric = _finite_difference(lambda a: float(loss(a, y, **opts)), x)
+        np.testing.assert_allclose(np.asarray(grad), numeric, rtol=1e-5, atol=1e-8)
+
+
+@jax_only
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda f: f.__name__)
+def test_vmap_over_batch_equals_reduction_none(loss):
+    jax = _jax()
+    rng = np.random.default_rng(7)
+    x = jax.numpy.asarray(rng.normal(size=(4, 6, 6, 3)))
+    y = jax.numpy.asarray(rng.integers(0, 3, size=(4, 6, 6)))
+    per_sample = jax.vmap(lambda a, b: loss(a[None], b[None], reduction="none")[0])(x, y)
+    none = loss(x, y, reduction="none")
+    np.testing.assert_allclose(np.asarray(per_sample), np.asarray(none), rtol=1e-12)
+    means = jax.vmap(lambda a, b: loss(a[None], b[None]))(x, y)
+    np.testing.assert_allclose(np.asarray(means), np.asarray(none).mean(1), rtol=1e-12)
+
+
+@jax_only
+def test_jit_skips_value_checks_and_bf16_gives_float32():
+    jax = _jax()
+    jnp = jax.numpy
+    x = jnp.zeros((1, 2, 2), dtype=jnp.bfloat16)
+    y = jnp.asarray([[0, 7]])  # label 7 is out of range: an error eagerly, not under jit
+    with pytest.raises(ValueError, match="label 7"):
+        rl.dice_loss(x, y)
+    out = jax.jit(lambda a, b: rl.dice_loss(a, b))(x, y)
+    assert out.dtype == jnp.float32 and np.isfinite(float(out))
+
+
+# --------------------------------------------------------------------------- errors
+
+X = np.zeros((2, 3, 4))  # (N, pixels, C) channels-last
+LAB = np.zeros((2, 3), dtype=np.int64)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: rl.dice_loss(X, np.zeros((2, 4), np.int64)), r"label map has shape \(2, 4\).*\(2, 3\)"),
+        (lambda: rl.dice_loss(X, np.zeros((2, 3, 5))), r"dense target has shape \(2, 3, 5\).*\(2, 3, 4\)"),
+        (lambda: rl.dice_loss(X, np.zeros((2, 3), np.float32)), r"integer dtype; got float32"),
+        (lambda: rl.dice_loss(X, np.zeros((2, 3, 4)), ignore_index=255), r"ignore_index applies to integer"),
+        (lambda: rl.dice_loss(X, LAB, class_weights=[1, 2]), r"length 4.*got shape \(2,\)"),
+        (lambda: rl.dice_loss(X, LAB, class_weights=[1, -2, 1, 1]), r"non-negative"),
+        (lambda: rl.dice_loss(X, LAB, activation="relu"), r"activation must be one of"),
+        (lambda: rl.dice_loss(X, LAB, reduction="avg"), r"reduction must be one of"),
+        (lambda: rl.dice_loss(X[..., :1], LAB), r"softmax.*1 channel"),
+        (lambda: rl.dice_loss(X[..., 0], LAB, class_axis=None), r"softmax.*no class axis"),
+        (lambda: rl.dice_loss(X, LAB + 4), r"label 4.*\[0, 4\)"),
+        (lambda: rl.dice_loss(X, LAB - 3, ignore_index=255), r"label -3"),
+        (lambda: rl.dice_loss(X, LAB, class_axis=0), r"axis 0.*sample axis"),
+        (lambda: rl.dice_loss(X, LAB, class_axis=5), r"class_axis=5 is out of range"),
+        (lambda: rl.dice_loss(X, LAB, mask=np.ones((3, 3))), r"mask has shape \(3, 3\)"),
+        (lambda: rl.dice_loss(X.astype(np.int64), LAB), r"pred must be a floating-point"),
+        (lambda: rl.dice_loss(X + 2.0, LAB, activation=None), r"activation=None expects probabilities"),
+        (lambda: rl.dice_loss(X, LAB, smooth_nr=-1.0), r"smooth_nr must be a non-negative"),
+        (lambda: rl.tversky_loss(X, LAB, alpha=-0.1), r"alpha must be a non-negative"),
+        (lambda: rl.focal_tversky_loss(X, LAB, gamma=0.0), r"gamma must be a positive"),
+        (lambda: rl.dice_loss(X[..., :1], LAB, activation="sigmoid", include_background=False),
+         r"single channel"),
+    ],
+)
+def test_errors_name_the_argument(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()
+
+
+def test_inputs_are_not_modified():
+    x = np.random.default_rng(8).normal(size=(2, 3, 4))
+    y = np.array([[0, 255, 1], [2, 3, 255]])
+    x0, y0 = x.copy(), y.copy()
+    rl.dice_loss(x, y, ignore_index=255)
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(y, y0)
