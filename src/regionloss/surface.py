@@ -1,0 +1,637 @@
+r"""Boundary metrics: Hausdorff distance (HD, HD95), average surface distance and surface Dice.
+
+Every function compares two integer label maps, prediction first, with a sample axis 0 and
+2 or 3 spatial axes, class by class: class ``c`` of sample ``n`` compares the masks
+``pred[n] == c`` and ``target[n] == c``. Values are per (sample, class), in physical units
+(``spacing``: the voxel size per spatial axis, 1 by default).
+
+Conventions (details, measured comparisons and the reasons in ``docs/surface.md``):
+
+* **Surface voxels** are the voxels of a mask with at least one face-neighbour outside it
+  (``mask & ~binary_erosion(mask, cross)``; outside the image counts as outside the mask).
+  This is medpy's (``connectivity=1``) and MONAI's convention. DeepMind's surface-distance
+  places area-weighted surfels between voxels instead, and gives different numbers.
+* **Distances** are exact Euclidean distances between voxel centres scaled by ``spacing``,
+  from every surface voxel of one mask to the nearest surface voxel of the other
+  (``scipy.ndimage.distance_transform_edt(..., sampling=spacing)``), in float64.
+* **Empty masks**: both empty gives ``zero_division`` (NaN by default). Exactly one empty
+  makes every distance infinite: HD and ASD are ``inf`` (or ``empty_distance`` when given),
+  surface Dice is 0. Empty masks are handled before any percentile.
+* **ignore_index**: voxels where the target equals it are removed from both masks, i.e.
+  treated as outside. This creates surface next to them (MONAI's convention).
+* **Backends**: NumPy through SciPy, CuPy through ``cupyx.scipy.ndimage`` (the work stays on
+  the GPU). JAX, PyTorch, array-api-strict, Dask and other namespaces are copied to NumPy on
+  the host and the result is copied back to the caller's namespace and device. These
+  metrics are not differentiable and cannot run under ``jax.jit``: their work depends on
+  the data.
+* **Cost**: per (sample, class), the work is confined to the bounding box of the union of
+  both masks, and one distance transform per mask serves every metric asked for in one
+  call (:func:`surface_metrics`).
+
+SciPy (or CuPy) is imported only when one of these functions runs: install the ``surface``
+extra (``pip install 'regionloss[surface]'``).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Sequence
+
+import numpy as np
+
+from ._backend import device_of, namespace
+from . import _surface_kernels as _k
+
+__all__ = [
+    "hausdorff_distance",
+    "average_surface_distance",
+    "surface_dice",
+    "surface_metrics",
+    "SURFACE_METRICS",
+]
+
+#: Names accepted by :func:`surface_metrics` and what each one computes.
+SURFACE_METRICS = {
+    "hd": "Hausdorff distance: percentile 100, max of the two directions",
+    "hd95": "95th-percentile Hausdorff distance: max of the two directed 95th percentiles",
+    "asd": "average surface distance, prediction -> reference",
+    "assd": "average symmetric surface distance, both directions' distances pooled",
+    "nsd": "normalised surface Dice at `tolerance` (needs tolerance)",
+}
+
+_AVERAGES = ("none", "macro")
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_real(value, name: str, *, allow_nan: bool = True, allow_inf: bool = True,
+                minimum: float | None = None) -> float:
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if math.isnan(value):
+        if not allow_nan:
+            raise ValueError(f"{name} must not be NaN")
+        return value
+    if math.isinf(value) and not allow_inf:
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return value
+
+
+def _check_num_classes(num_classes, include_background: bool) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral):
+        raise TypeError(f"num_classes must be an int, got {num_classes!r}")
+    num_classes = int(num_classes)
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    if not include_background and num_classes < 2:
+        raise ValueError(
+            f"include_background=False drops class 0, which leaves no class with "
+            f"num_classes={num_classes}"
+        )
+    return num_classes
+
+
+def _check_arrays(pred, target):
+    """Namespace, dtype and shape checks from metadata only."""
+    try:
+        xp = namespace(pred, target)
+    except TypeError as exc:
+        raise TypeError(
+            "pred and target must be arrays of one array library (NumPy, CuPy, JAX, "
+            f"PyTorch, ...): {exc}"
+        ) from exc
+    for name, x in (("pred", pred), ("target", target)):
+        if not (xp.isdtype(x.dtype, "integral") or xp.isdtype(x.dtype, "bool")):
+            raise TypeError(
+                f"{name} must be an integer label map (or a boolean mask, read as labels "
+                f"0 and 1), got dtype {x.dtype}; turn scores into labels first (argmax over "
+                "classes, or a threshold)"
+            )
+    if tuple(pred.shape) != tuple(target.shape):
+        raise ValueError(
+            f"pred and target must have the same shape, got {tuple(pred.shape)} and "
+            f"{tuple(target.shape)}"
+        )
+    if pred.ndim not in (3, 4):
+        raise ValueError(
+            "pred and target must be label maps with a sample axis 0 and 2 or 3 spatial "
+            f"axes, (N, H, W) or (N, D, H, W); got shape {tuple(pred.shape)} "
+            "(add a sample axis for a single image: x[None])"
+        )
+    return xp
+
+
+def _check_labels(mod, x, name: str, num_classes: int, ignore_index, valid=None):
+    """Every label in [0, C); ``ignore_index`` allowed in the target, and anything in the
+    prediction where the target is ignored (``valid`` False). Names offending values."""
+    if x.size == 0:
+        return
+    lo, hi = int(x.min()), int(x.max())
+    if lo >= 0 and hi < num_classes:
+        return
+    bad = (x < 0) | (x >= num_classes)
+    if ignore_index is not None:
+        bad &= (x != ignore_index) if valid is None else valid
+    if not bool(bad.any()):
+        return
+    values = mod.unique(x[bad])[:5]
+    if _k.is_cupy_module(mod):
+        values = values.get()
+    values = [int(v) for v in values]
+    allowed = f"[0, {num_classes})"
+    where = ""
+    if ignore_index is not None:
+        if valid is None:
+            allowed += f" or ignore_index={ignore_index}"
+        else:
+            where = (" where the reference is not ignored (a prediction must name a class "
+                     "wherever the reference is scored)")
+    raise ValueError(
+        f"{name} holds label(s) {values} outside {allowed}{where} (num_classes={num_classes})"
+    )
+
+
+def _check_spacing(spacing, ndim: int) -> tuple:
+    if spacing is None:
+        return (1.0,) * ndim
+    if isinstance(spacing, (str, bytes)):
+        raise TypeError(f"spacing must be a number or one number per spatial axis, got {spacing!r}")
+    if _is_real(spacing):
+        values = [float(spacing)] * ndim
+    else:
+        try:
+            values = [float(v) for v in np.asarray(spacing, dtype=np.float64).ravel()]
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"spacing must be a number or one number per spatial axis, got {spacing!r}"
+            ) from exc
+        if np.ndim(spacing) > 1 or len(values) != ndim:
+            raise ValueError(
+                f"spacing must be a number or one value per spatial axis ({ndim} here), "
+                f"got {spacing!r}"
+            )
+    for v in values:
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"spacing values must be finite and > 0, got {spacing!r}")
+    return tuple(values)
+
+
+def _check_tolerance(tolerance, num_classes: int) -> np.ndarray:
+    if tolerance is None:
+        raise ValueError(
+            "surface Dice needs tolerance=<physical distance> (a number, or one per class "
+            f"id: {num_classes} values)"
+        )
+    if isinstance(tolerance, (str, bytes)):
+        raise TypeError(f"tolerance must be a number or one number per class, got {tolerance!r}")
+    if _is_real(tolerance):
+        values = np.full(num_classes, float(tolerance))
+    else:
+        try:
+            values = np.asarray(tolerance, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"tolerance must be a number or one number per class, got {tolerance!r}"
+            ) from exc
+        if values.ndim != 1 or values.shape[0] != num_classes:
+            raise ValueError(
+                "tolerance must be a number or one value per class id (length num_classes="
+                f"{num_classes}, background included), got {tolerance!r}"
+            )
+    if not np.all(np.isfinite(values) & (values >= 0)):
+        raise ValueError(f"tolerance values must be finite and >= 0, got {tolerance!r}")
+    return values
+
+
+def _check_average(average, per_sample) -> str:
+    if per_sample is not True:
+        raise ValueError(
+            f"per_sample={per_sample!r} is not supported by boundary metrics: distances "
+            "between the surfaces of different samples mean nothing, so they are always "
+            "computed per sample (per_sample=True)"
+        )
+    if average in ("micro", "weighted"):
+        raise ValueError(
+            f"average={average!r} is not supported by boundary metrics: it pools or "
+            "weights statistics across classes and samples, but surface distances of "
+            "different (sample, class) pairs cannot be pooled; use average='none' (N, C) "
+            "or 'macro' (mean over classes, then over samples)"
+        )
+    if average not in _AVERAGES:
+        raise ValueError(f"average must be 'none' or 'macro', got {average!r}")
+    return average
+
+
+def _check_combine(combine, allowed, name="combine") -> str:
+    if combine not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {combine!r}")
+    return combine
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+class _Spec:
+    """One requested metric: what to compute from the two directed distance arrays."""
+
+    __slots__ = ("kind", "q", "mode", "tolerance")
+
+    def __init__(self, kind, *, q=None, mode=None, tolerance=None):
+        self.kind = kind            # "hd", "asd" or "nsd"
+        self.q = q                  # percentile (hd)
+        self.mode = mode            # hd: max / pooled / directed; asd: pooled / mean / directed
+        self.tolerance = tolerance  # per class id (nsd)
+
+    def one_empty_value(self, empty_distance: float) -> float:
+        """The value when exactly one of the two masks is empty."""
+        return 0.0 if self.kind == "nsd" else empty_distance
+
+    def value(self, mod, d_pred, d_target, cls: int):
+        """The metric from the directed distances (both non-empty arrays)."""
+        if self.kind == "hd":
+            if self.mode == "directed":
+                return _k.percentile(mod, d_pred, self.q)
+            if self.mode == "max":
+                return mod.maximum(_k.percentile(mod, d_pred, self.q),
+                                   _k.percentile(mod, d_target, self.q))
+            return _k.percentile(mod, mod.concatenate((d_pred, d_target)), self.q)
+        if self.kind == "asd":
+            if self.mode == "directed":
+                return mod.mean(d_pred)
+            if self.mode == "mean":
+                return (mod.mean(d_pred) + mod.mean(d_target)) / 2.0
+            return (mod.sum(d_pred) + mod.sum(d_target)) / float(d_pred.size + d_target.size)
+        tol = float(self.tolerance[cls])
+        within = mod.count_nonzero(d_pred <= tol) + mod.count_nonzero(d_target <= tol)
+        return within / float(d_pred.size + d_target.size)
+
+
+def _compute(pred, target, *, num_classes, specs: dict, spacing, ignore_index,
+             include_background, zero_division, empty_distance):
+    """Every spec of ``specs`` as a (N, C or C-1) array of the kernel library (NumPy/CuPy)."""
+    if ignore_index is not None and (isinstance(ignore_index, bool)
+                                     or not isinstance(ignore_index, numbers.Integral)):
+        raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
+    mod, p = _k.to_kernel(pred)
+    _, t = _k.to_kernel(target)
+    spatial_ndim = p.ndim - 1
+    spacing = _check_spacing(spacing, spatial_ndim)
+    valid = None if ignore_index is None else (t != ignore_index)
+    _check_labels(mod, t, "target", num_classes, ignore_index)
+    _check_labels(mod, p, "pred", num_classes, ignore_index, valid)
+    boxes_p, has_p = _k.class_boxes(mod, p, valid, num_classes)
+    boxes_t, has_t = _k.class_boxes(mod, t, valid, num_classes)
+
+    classes = list(range(num_classes)) if include_background else list(range(1, num_classes))
+    n_samples = p.shape[0]
+    shape = (n_samples, len(classes))
+    empty_distance = math.inf if empty_distance is None else empty_distance
+    host = {name: np.full(shape, np.nan) for name in specs}
+    computed = {name: [] for name in specs}  # (n, j, value) of the pairs with both masks
+    for n in range(n_samples):
+        for j, c in enumerate(classes):
+            a, b = bool(has_p[n, c]), bool(has_t[n, c])
+            if not a and not b:
+                for name in specs:
+                    host[name][n, j] = zero_division
+                continue
+            if a != b:
+                for name, spec in specs.items():
+                    host[name][n, j] = spec.one_empty_value(empty_distance)
+                continue
+            start = np.minimum(boxes_p[n, c, :, 0], boxes_t[n, c, :, 0])
+            stop = np.maximum(boxes_p[n, c, :, 1], boxes_t[n, c, :, 1])
+            box = (n,) + tuple(slice(int(s), int(e)) for s, e in zip(start, stop))
+            pm = p[box] == c
+            tm = t[box] == c
+            if valid is not None:
+                pm &= valid[box]
+                tm &= valid[box]
+            d_pred, d_target = _k.pair_surface_distances(mod, pm, tm, spacing)
+            for name, spec in specs.items():
+                computed[name].append((n, j, spec.value(mod, d_pred, d_target, c)))
+
+    out = {}
+    for name in specs:
+        # one scatter of the computed pairs into the (N, C) array of the empty-pair values
+        # (on CuPy: one host -> device copy of the small table, values stay on the GPU)
+        arr = mod.asarray(host[name])
+        if computed[name]:
+            rows = mod.asarray([r[0] for r in computed[name]], dtype=mod.int64)
+            cols = mod.asarray([r[1] for r in computed[name]], dtype=mod.int64)
+            vals = mod.stack([mod.asarray(r[2], dtype=mod.float64) for r in computed[name]])
+            arr[rows, cols] = vals
+        out[name] = arr
+    return mod, out
+
+
+def _macro(mod, values):
+    """Mean over classes (NaN skipped, inf kept), then over samples (NaN skipped): 0-d."""
+    def nanmean(a, axis):
+        ok = ~mod.isnan(a)
+        total = mod.sum(mod.where(ok, a, 0.0), axis=axis)
+        count = mod.sum(ok, axis=axis)
+        return mod.where(count > 0, total / mod.maximum(count, 1), mod.nan)
+
+    return nanmean(nanmean(values, -1), 0)
+
+
+def _to_caller(xp, mod, values, like):
+    """A kernel result (NumPy or CuPy) as an array of the caller's namespace and device."""
+    import array_api_compat as aac
+
+    if _k.is_cupy_module(mod):
+        return values  # the caller's own CuPy array type, on its device
+    if aac.is_numpy_namespace(xp):
+        return values
+    if aac.is_jax_namespace(xp):
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            values = values.astype(np.float32)
+        return xp.asarray(values, device=device_of(like))
+    if aac.is_torch_namespace(xp):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(values)).to(device_of(like))
+    try:
+        return xp.asarray(values, device=device_of(like))
+    except TypeError:
+        return xp.asarray(values)
+
+
+def _run(pred, target, *, num_classes, specs, spacing, ignore_index, include_background,
+         zero_division, empty_distance):
+    """Validate the common options, compute every spec, return (xp, mod, results)."""
+    xp = _check_arrays(pred, target)
+    num_classes = _check_num_classes(num_classes, include_background)
+    zero_division = _check_real(zero_division, "zero_division", allow_inf=False)
+    if empty_distance is not None:
+        empty_distance = _check_real(empty_distance, "empty_distance", minimum=0.0)
+    kwargs = dict(num_classes=num_classes, specs=specs, spacing=spacing,
+                  ignore_index=ignore_index, include_background=bool(include_background),
+                  zero_division=zero_division, empty_distance=empty_distance)
+    import array_api_compat as aac
+
+    if aac.is_cupy_array(pred):
+        with pred.device:
+            mod, out = _compute(pred, target, **kwargs)
+    else:
+        mod, out = _compute(pred, target, **kwargs)
+    return xp, mod, out
+
+
+def _finish(xp, mod, values, average, like):
+    if average == "macro":
+        values = _macro(mod, values)
+    return _to_caller(xp, mod, values, like)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def hausdorff_distance(pred, target, /, *, num_classes: int, spacing=None,
+                       percentile: float = 100.0, combine: str = "max",
+                       directed: bool = False, ignore_index: int | None = None,
+                       include_background: bool = True,
+                       zero_division: float = float("nan"),
+                       empty_distance: float | None = None, average: str = "none",
+                       per_sample: bool = True):
+    r"""Hausdorff distance (HD, or HD95 with ``percentile=95``) per (sample, class).
+
+    With :math:`d(a, B) = \min_{b \in B} \lVert (a - b) \cdot s \rVert_2` the physical
+    distance (spacing :math:`s`) from surface voxel :math:`a` to surface :math:`B`, and
+    :math:`P_q` the ``q``-th percentile (linear interpolation between ranks):
+
+    .. math::
+        \mathrm{HD}_q^{\max} = \max\big(P_q\{d(a, \partial T)\}_{a \in \partial P},\;
+                                        P_q\{d(b, \partial P)\}_{b \in \partial T}\big)
+
+        \mathrm{HD}_q^{\mathrm{pooled}} = P_q\big(\{d(a, \partial T)\}_{a \in \partial P}
+                                          \cup \{d(b, \partial P)\}_{b \in \partial T}\big)
+
+    and ``directed=True`` gives :math:`P_q\{d(a, \partial T)\}_{a \in \partial P}` only
+    (prediction to reference). With ``q = 100`` both combinations are the classic
+    Hausdorff distance :math:`\max(\max_a d(a, \partial T), \max_b d(b, \partial P))`.
+
+    Parameters
+    ----------
+    pred, target : (N, H, W) or (N, D, H, W) integer arrays
+        Predicted and reference label maps, sample axis 0. Any array library: NumPy and
+        CuPy run natively, others go through NumPy on the host.
+    num_classes : int
+        Labels are in ``[0, num_classes)`` (or ``ignore_index``).
+    spacing : float or sequence of float, optional
+        Voxel size per spatial axis (a number for every axis); 1 by default.
+    percentile : float, default 100
+        ``95`` gives HD95. Linear interpolation between ranks (NumPy's default).
+    combine : {"max", "pooled"}, default "max"
+        ``"max"``: the larger of the two directed percentiles (MONAI's
+        ``HausdorffDistanceMetric``, DeepMind surface-distance). ``"pooled"``: the
+        percentile of both directions' distances together (medpy's ``hd95``). The two
+        agree for ``percentile=100``. Ignored when ``directed=True``.
+    directed : bool, default False
+        Only prediction -> reference distances (MONAI ``directed=True``).
+    ignore_index : int, optional
+        Voxels where ``target`` equals it are removed from both masks (treated as
+        outside, which creates surface next to them).
+    include_background : bool, default True
+        ``False`` drops class 0 (the result then has C - 1 columns).
+    zero_division : float, default NaN
+        The value where both masks are empty.
+    empty_distance : float, optional
+        The value where exactly one mask is empty (default ``inf``: a missed or spurious
+        structure never disappears from an average). NaN reproduces MONAI's percentile HD.
+    average : {"none", "macro"}, default "none"
+        ``"none"``: (N, C) values; ``"macro"``: mean over classes (NaN skipped, ``inf``
+        kept), then over samples (NaN skipped), a 0-d array.
+    per_sample : bool, default True
+        Only ``True``: distances between different samples mean nothing.
+
+    Returns
+    -------
+    array
+        float64 (N, C), (N, C - 1) or 0-d, in the caller's namespace and on its device.
+
+    Notes
+    -----
+    medpy ``hd``: ``combine`` either, ``percentile=100``. medpy ``hd95``:
+    ``percentile=95, combine="pooled"``. MONAI ``HausdorffDistanceMetric(percentile=95)``:
+    ``percentile=95, combine="max", empty_distance=float("nan")``. See ``docs/surface.md``.
+    """
+    average = _check_average(average, per_sample)
+    q = _check_real(percentile, "percentile", allow_nan=False, allow_inf=False, minimum=0.0)
+    if q > 100.0:
+        raise ValueError(f"percentile must be in [0, 100], got {percentile!r}")
+    _check_combine(combine, ("max", "pooled"))
+    mode = "directed" if directed else combine
+    specs = {"hd": _Spec("hd", q=q, mode=mode)}
+    xp, mod, out = _run(pred, target, num_classes=num_classes, specs=specs, spacing=spacing,
+                        ignore_index=ignore_index, include_background=include_background,
+                        zero_division=zero_division, empty_distance=empty_distance)
+    return _finish(xp, mod, out["hd"], average, pred)
+
+
+def average_surface_distance(pred, target, /, *, num_classes: int, spacing=None,
+                             symmetric: bool = True, combine: str = "pooled",
+                             ignore_index: int | None = None,
+                             include_background: bool = True,
+                             zero_division: float = float("nan"),
+                             empty_distance: float | None = None, average: str = "none",
+                             per_sample: bool = True):
+    r"""Average (symmetric) surface distance, ASD / ASSD, per (sample, class).
+
+    With :math:`D_P = \{d(a, \partial T)\}_{a \in \partial P}` and
+    :math:`D_T = \{d(b, \partial P)\}_{b \in \partial T}` (see
+    :func:`hausdorff_distance`):
+
+    .. math::
+        \mathrm{ASD} = \overline{D_P}, \qquad
+        \mathrm{ASSD}^{\mathrm{pooled}} = \frac{\sum D_P + \sum D_T}{|D_P| + |D_T|}, \qquad
+        \mathrm{ASSD}^{\mathrm{mean}} = \tfrac12\big(\overline{D_P} + \overline{D_T}\big)
+
+    Parameters
+    ----------
+    pred, target : (N, H, W) or (N, D, H, W) integer arrays
+        Predicted and reference label maps, sample axis 0.
+    num_classes : int
+    spacing : float or sequence of float, optional
+        Voxel size per spatial axis; 1 by default.
+    symmetric : bool, default True
+        ``False``: the mean distance from the prediction surface to the reference
+        surface (medpy's ``asd``, MONAI ``SurfaceDistanceMetric(symmetric=False)``).
+    combine : {"pooled", "mean"}, default "pooled"
+        For ``symmetric=True``: ``"pooled"`` is the mean over both directions'
+        distances together (medpy 0.5 ``assd``, MONAI
+        ``SurfaceDistanceMetric(symmetric=True)``); ``"mean"`` averages the two directed
+        means (medpy up to 0.4, some challenge scripts).
+    ignore_index, include_background, zero_division, empty_distance, average, per_sample
+        As in :func:`hausdorff_distance`.
+
+    Returns
+    -------
+    array
+        float64 (N, C), (N, C - 1) or 0-d, in the caller's namespace and on its device.
+    """
+    average = _check_average(average, per_sample)
+    _check_combine(combine, ("pooled", "mean"))
+    mode = combine if symmetric else "directed"
+    specs = {"asd": _Spec("asd", mode=mode)}
+    xp, mod, out = _run(pred, target, num_classes=num_classes, specs=specs, spacing=spacing,
+                        ignore_index=ignore_index, include_background=include_background,
+                        zero_division=zero_division, empty_distance=empty_distance)
+    return _finish(xp, mod, out["asd"], average, pred)
+
+
+def surface_dice(pred, target, /, *, num_classes: int, tolerance, spacing=None,
+                 ignore_index: int | None = None, include_background: bool = True,
+                 zero_division: float = float("nan"), empty_distance: float | None = None,
+                 average: str = "none", per_sample: bool = True):
+    r"""Normalised surface Dice (NSD) at a tolerance, per (sample, class).
+
+    The fraction of both surfaces' voxels that lie within ``tolerance`` (inclusive) of the
+    other surface (Nikolov et al. 2021, counted on surface voxels):
+
+    .. math::
+        \mathrm{NSD}_\tau = \frac{|\{a \in \partial P : d(a, \partial T) \le \tau\}|
+                                  + |\{b \in \partial T : d(b, \partial P) \le \tau\}|}
+                                 {|\partial P| + |\partial T|}
+
+    This is MONAI's ``SurfaceDiceMetric(use_subvoxels=False)``. DeepMind's
+    surface-distance weighs surfels by area instead (``docs/surface.md``).
+
+    Parameters
+    ----------
+    pred, target : (N, H, W) or (N, D, H, W) integer arrays
+    num_classes : int
+    tolerance : float or sequence of float
+        In physical units (the units of ``spacing``): one number, or one per class id
+        (length ``num_classes``, background included, as ``class_weights``). A distance
+        is within when ``distance <= tolerance`` in float64: a tolerance that is an exact
+        multiple of the spacing sits on a rounding knife-edge (``docs/surface.md``).
+    spacing : float or sequence of float, optional
+    ignore_index, include_background, zero_division, average, per_sample
+        As in :func:`hausdorff_distance`. Exactly one empty mask scores 0.
+    empty_distance : float, optional
+        Accepted for a uniform signature; surface Dice does not use it (one empty mask
+        scores 0).
+
+    Returns
+    -------
+    array
+        float64 in [0, 1] (or ``zero_division``), (N, C), (N, C - 1) or 0-d.
+    """
+    average = _check_average(average, per_sample)
+    num_classes_checked = _check_num_classes(num_classes, include_background)
+    tol = _check_tolerance(tolerance, num_classes_checked)
+    specs = {"nsd": _Spec("nsd", tolerance=tol)}
+    xp, mod, out = _run(pred, target, num_classes=num_classes, specs=specs, spacing=spacing,
+                        ignore_index=ignore_index, include_background=include_background,
+                        zero_division=zero_division, empty_distance=empty_distance)
+    return _finish(xp, mod, out["nsd"], average, pred)
+
+
+def surface_metrics(pred, target, /, *, num_classes: int,
+                    metrics: Sequence[str] | str = ("hd95", "assd", "nsd"), spacing=None,
+                    tolerance=None, ignore_index: int | None = None,
+                    include_background: bool = True, zero_division: float = float("nan"),
+                    empty_distance: float | None = None) -> dict[str, Any]:
+    """Several boundary metrics from one pass: one distance transform per mask for all.
+
+    Parameters
+    ----------
+    pred, target : (N, H, W) or (N, D, H, W) integer arrays
+    num_classes : int
+    metrics : sequence of str (or one comma-separated str), default ("hd95", "assd", "nsd")
+        Any of ``"hd"`` (percentile 100), ``"hd95"`` (95th percentile, max of the two
+        directions, as :func:`hausdorff_distance` defaults), ``"asd"`` (prediction ->
+        reference mean), ``"assd"`` (both directions pooled) and ``"nsd"`` (surface Dice,
+        needs ``tolerance``).
+    spacing, tolerance, ignore_index, include_background, zero_division, empty_distance
+        As in the single-metric functions.
+
+    Returns
+    -------
+    dict
+        Each requested name -> a float64 (N, C) array ((N, C - 1) without the background)
+        in the caller's namespace and on its device, equal to the matching single-metric
+        function's ``average="none"`` result.
+    """
+    if isinstance(metrics, str):
+        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
+    names = []
+    for m in metrics:
+        if m not in SURFACE_METRICS:
+            raise ValueError(
+                f"unknown boundary metric {m!r} in metrics; choose from {sorted(SURFACE_METRICS)}"
+            )
+        if m not in names:
+            names.append(m)
+    if not names:
+        raise ValueError("metrics must name at least one boundary metric")
+    specs = {}
+    for name in names:
+        if name == "hd":
+            specs[name] = _Spec("hd", q=100.0, mode="max")
+        elif name == "hd95":
+            specs[name] = _Spec("hd", q=95.0, mode="max")
+        elif name == "asd":
+            specs[name] = _Spec("asd", mode="directed")
+        elif name == "assd":
+            specs[name] = _Spec("asd", mode="pooled")
+        else:
+            c = _check_num_classes(num_classes, include_background)
+            specs[name] = _Spec("nsd", tolerance=_check_tolerance(tolerance, c))
+    xp, mod, out = _run(pred, target, num_classes=num_classes, specs=specs, spacing=spacing,
+                        ignore_index=ignore_index, include_background=include_background,
+                        zero_division=zero_division, empty_distance=empty_distance)
+    return {name: _to_caller(xp, mod, out[name], pred) for name in names}
