@@ -1,0 +1,474 @@
+"""End-to-end tests of the ``regionloss score`` command (console script, ``python -m`` and
+``regionloss.cli.main``): every format, every error path (message and exit code), atomic
+reports, progress display, ``--workers`` and ``--scheduler`` equal to the serial run, and
+CSV numbers equal to the metric functions called directly."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from regionloss import cli
+from regionloss.metrics import confusion_matrix, score_confusion
+
+C = 4
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+
+
+def write_mask(path, array, spacing=None):
+    path = str(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    lower = path.lower()
+    if lower.endswith(".npy"):
+        np.save(path, array)
+    elif lower.endswith(".npz"):
+        np.savez(path, array)
+    elif lower.endswith(".png"):
+        from PIL import Image
+
+        Image.fromarray(array).save(path)
+    elif lower.endswith((".tif", ".tiff")):
+        import tifffile
+
+        tifffile.imwrite(path, array)
+    elif lower.endswith((".nii", ".nii.gz")):
+        import nibabel
+
+        zooms = list(spacing or (1.0,) * array.ndim)
+        nibabel.save(nibabel.Nifti1Image(array, np.diag(zooms + [1.0] * (4 - len(zooms)))), path)
+    return path
+
+
+def dataset(tmp_path, ext=".npy", n=4, seed=0, shape=(16, 18)):
+    rng = np.random.default_rng(seed)
+    pairs = {}
+    for i in range(n):
+        target = rng.integers(0, C, size=shape).astype(np.uint8)
+        pred = np.where(rng.random(shape) < 0.6, target,
+                        rng.integers(0, C, size=shape)).astype(np.uint8)
+        name = f"sub{i % 2}/case{i}"
+        write_mask(tmp_path / "pred" / f"{name}{ext}", pred)
+        write_mask(tmp_path / "ref" / f"{name}{ext}", target)
+        pairs[name] = (pred, target)
+    return str(tmp_path / "pred"), str(tmp_path / "ref"), pairs
+
+
+def run_main(argv, capsys):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(err, *fragments):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("regionloss score: error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# --------------------------------------------------------------------------- console script
+
+
+def _console(args, **kw):
+    exe = shutil.which("regionloss")
+    cmd = [exe] if exe else [sys.executable, "-m", "regionloss"]
+    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=120, **kw)
+
+
+@pytest.mark.parametrize("ext", [".npy", ".npz", ".png", ".tif", ".tiff", ".nii", ".nii.gz"])
+def test_console_script_every_format(tmp_path, ext):
+    pred, ref, pairs = dataset(tmp_path, ext=ext, n=3)
+    out_csv = tmp_path / "cases.csv"
+    proc = _console(["score", pred, ref, "--num-classes", C, "--per-case", out_csv])
+    assert proc.returncode == 0, proc.stderr
+    assert "3 cases, 4 classes" in proc.stdout and "macro mean" in proc.stdout
+    assert "\r" not in proc.stderr  # stderr is a pipe: no progress bar
+    rows = read_csv(out_csv)
+    assert len(rows) == 3 * C
+    for row in rows:
+        p, t = pairs[row["case"]]
+        c = int(row["class_id"])
+        want = score_confusion(confusion_matrix(p, t, num_classes=C), metric="dice")[c]
+        assert float(row["dice"]) == float(want)
+
+
+def test_python_dash_m(tmp_path):
+    pred, ref, _ = dataset(tmp_path, n=2)
+    proc = subprocess.run([sys.executable, "-m", "regionloss", "score", pred, ref, "-n", str(C),
+                           "--quiet"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert "dice" in proc.stdout
+
+
+def test_console_script_error_exit_code(tmp_path):
+    pred, ref, _ = dataset(tmp_path, n=2)
+    os.remove(os.path.join(pred, "sub1", "case1.npy"))
+    proc = _console(["score", pred, ref, "--num-classes", C])
+    assert proc.returncode == 1
+    assert_one_line_error(proc.stderr, "reference(s) without a prediction", "sub1/case1",
+                          "--missing empty")
+    assert proc.stdout == ""
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def test_csv_numbers_equal_direct_calls(tmp_path, capsys):
+    pred, ref, pairs = dataset(tmp_path, n=5)
+    summary, per_case = tmp_path / "summary.csv", tmp_path / "cases.csv"
+    code, out, err = run_main(["score", pred, ref, "-n", C, "-m", "dice,iou", "-m", "mcc",
+                               "--ignore-index", 255, "-o", summary, "--per-case", per_case,
+                               "--class-names", "bg,a,b,c"], capsys)
+    assert code == 0, err
+    names = sorted(pairs)
+    matrices = {n: confusion_matrix(*pairs[n], num_classes=C, ignore_index=255) for n in names}
+    for row in read_csv(per_case):
+        m = matrices[row["case"]]
+        c = int(row["class_id"])
+        for metric in ("dice", "iou", "mcc"):
+            want = float(score_confusion(m, metric=metric)[c])
+            got = float(row[metric])
+            assert (math.isnan(got) and math.isnan(want)) or got == want
+        tp = int(m[c, c])
+        assert int(row["tp"]) == tp
+        assert int(row["fp"]) == int(m[:, c].sum()) - tp
+        assert int(row["fn"]) == int(m[c, :].sum()) - tp
+        assert int(row["tn"]) == int(m.sum()) - int(row["tp"]) - int(row["fp"]) - int(row["fn"])
+    pooled = sum(matrices.values())
+    rows = read_csv(summary)
+    for row in rows:
+        if row["class"] == "macro mean":
+            continue
+        c = int(row["class_id"])
+        per = np.array([float(score_confusion(matrices[n], metric=row["metric"])[c]) for n in names])
+        assert float(row["pooled"]) == float(score_confusion(pooled, metric=row["metric"])[c])
+        assert float(row["mean"]) == pytest.approx(np.nanmean(per), rel=1e-12)
+        assert float(row["std"]) == pytest.approx(np.nanstd(per, ddof=1), rel=1e-12)
+        assert int(row["cases"]) == int(np.sum(~np.isnan(per)))
+    assert [r["class"] for r in rows[:5]] == ["bg", "a", "b", "c", "macro mean"]
+
+
+@pytest.mark.parametrize("ext,check", [
+    (".json", lambda text: json.loads(text)["num_cases"] == 3),
+    (".md", lambda text: text.startswith("| metric | class | mean | std | pooled | cases |")),
+    (".csv", lambda text: text.startswith("metric,class_id,class,mean,std,pooled,cases")),
+])
+def test_output_format_by_extension(tmp_path, capsys, ext, check):
+    pred, ref, _ = dataset(tmp_path, n=3)
+    out = tmp_path / f"report{ext}"
+    code, stdout, err = run_main(["score", pred, ref, "-n", C, "-o", out], capsys)
+    assert code == 0, err
+    assert check(out.read_text())
+    assert f"wrote {out}" in err
+
+
+def test_no_background_and_options(tmp_path, capsys):
+    pred, ref, pairs = dataset(tmp_path, n=2)
+    out = tmp_path / "r.json"
+    code, stdout, err = run_main(["score", pred, ref, "-n", C, "--no-background",
+                                  "-m", "tversky,fbeta", "--tversky-alpha", 0.1,
+                                  "--tversky-beta", 0.9, "--fbeta-beta", 2,
+                                  "--zero-division", 0, "-o", out, "-q"], capsys)
+    assert code == 0, err
+    data = json.loads(out.read_text())
+    assert list(data["classes"]) == ["1", "2", "3"]
+    name = sorted(pairs)[0]
+    m = confusion_matrix(*pairs[name], num_classes=C)
+    want = score_confusion(m, metric="tversky", alpha=0.1, beta=0.9, zero_division=0.0)
+    assert data["cases"][0]["tversky"] == pytest.approx([float(v) for v in want[1:]], rel=0, abs=0)
+    want = score_confusion(m, metric="fbeta", beta=2.0, zero_division=0.0)
+    assert data["cases"][0]["fbeta"] == [float(v) for v in want[1:]]
+    assert data["options"]["zero_division"] == 0.0
+
+
+def test_boundary_metrics_with_nifti_spacing(tmp_path, capsys):
+    pytest.importorskip("scipy")
+    t = np.zeros((12, 10, 5), np.uint8)
+    t[3:8, 2:7, 1:4] = 1
+    p = np.roll(t, 2, axis=0)
+    write_mask(tmp_path / "p" / "a.nii.gz", p, spacing=(0.5, 1.0, 2.0))
+    write_mask(tmp_path / "r" / "a.nii.gz", t, spacing=(0.5, 1.0, 2.0))
+    out = tmp_path / "cases.csv"
+    code, stdout, err = run_main(["score", tmp_path / "p", tmp_path / "r", "-n", 2,
+                                  "-m", "hd95,assd,nsd", "--tolerance", "0.5,1.1",
+                                  "--per-case", out], capsys)
+    assert code == 0, err
+    rows = read_csv(out)
+    # the shift is 2 voxels of 0.5 along axis 0: distances scale with the header's spacing
+    assert float(rows[1]["hd95"]) == pytest.approx(1.0)
+    code, stdout, err = run_main(["score", tmp_path / "p", tmp_path / "r", "-n", 2,
+                                  "-m", "hd95", "--spacing", "1,1,1", "--per-case", out], capsys)
+    assert code == 0, err
+    assert float(read_csv(out)[1]["hd95"]) == pytest.approx(2.0)
+    # a class predicted but absent from the reference: inf, or --empty-distance
+    p2 = p.copy()
+    p2[0, 0, 0] = 2
+    write_mask(tmp_path / "p" / "a.nii.gz", p2, spacing=(0.5, 1.0, 2.0))
+    for extra, want in (([], math.inf), (["--empty-distance", "99"], 99.0)):
+        code, stdout, err = run_main(["score", tmp_path / "p", tmp_path / "r", "-n", 3,
+                                      "-m", "hd95,assd", "--per-case", out, *extra], capsys)
+        assert code == 0, err
+        row = read_csv(out)[2]
+        assert float(row["hd95"]) == want and float(row["assd"]) == want
+    code, stdout, err = run_main(["score", tmp_path / "p", tmp_path / "r", "-n", 2,
+                                  "-m", "nsd"], capsys)
+    assert code == 1
+    assert_one_line_error(err, "needs a tolerance")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_error_missing_prediction_and_missing_empty(tmp_path, capsys):
+    pred, ref, pairs = dataset(tmp_path, n=3)
+    os.remove(os.path.join(pred, "sub0", "case2.npy"))
+    code, out, err = run_main(["score", pred, ref, "-n", C], capsys)
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "1 reference(s) without a prediction", "sub0/case2")
+    per_case = tmp_path / "cases.csv"
+    code, out, err = run_main(["score", pred, ref, "-n", C, "--missing", "empty",
+                               "--per-case", per_case], capsys)
+    assert code == 0, err
+    assert "note: 1 missing prediction(s) scored as empty masks: sub0/case2" in err
+    rows = [r for r in read_csv(per_case) if r["case"] == "sub0/case2"]
+    assert len(rows) == C and all(r["missing_prediction"] == "1" for r in rows)
+    target = pairs["sub0/case2"][1]
+    m = confusion_matrix(np.zeros_like(target), target, num_classes=C)
+    assert [float(r["dice"]) for r in rows] == [float(v) for v in score_confusion(m, metric="dice")]
+
+
+def test_error_prediction_without_reference(tmp_path, capsys):
+    pred, ref, _ = dataset(tmp_path, n=2)
+    write_mask(os.path.join(pred, "extra.npy"), np.zeros((16, 18), np.uint8))
+    for extra in ([], ["--missing", "empty"]):
+        code, out, err = run_main(["score", pred, ref, "-n", C, *extra], capsys)
+        assert code == 1
+        assert_one_line_error(err, "1 prediction(s) without a reference", "extra")
+
+
+def test_error_shape_mismatch(tmp_path, capsys):
+    pred, ref, _ = dataset(tmp_path, n=2)
+    bad = write_mask(os.path.join(pred, "sub1", "case1.npy"), np.zeros((5, 6), np.uint8))
+    code, out, err = run_main(["score", pred, ref, "-n", C], capsys)
+    assert code == 1
+    assert_one_line_error(err, "shape mismatch", bad, "(5, 6)",
+                          os.path.join(ref, "sub1", "case1.npy"), "(16, 18)")
+
+
+def test_error_label_out_of_range_and_non_integer(tmp_path, capsys):
+    pred, ref, _ = dataset(tmp_path, n=2)
+    bad = write_mask(os.path.join(ref, "sub0", "case0.npy"), np.full((16, 18), 7, np.uint8))
+    code, out, err = run_main(["score", pred, ref, "-n", C], capsys)
+    assert code == 1
+    assert_one_line_error(err, bad, "label 7 out of range", "num_classes=4")
+    bad = write_mask(os.path.join(ref, "sub0", "case0.npy"), np.full((16, 18), 1.5))
+    code, out, err = run_main(["score", pred, ref, "-n", C], capsys)
+    assert code == 1
+    assert_one_line_error(err, bad, "non-integer label 1.5")
+
+
+def test_error_truncated_file(tmp_path, capsys):
+    pred, ref, _ = dataset(tmp_path, n=2, ext=".png")
+    path = os.path.join(pred, "sub1", "case1.png")
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[:40])
+    code, out, err = run_main(["score", pred, ref, "-n", C], capsys)
+    assert code == 1
+    assert_one_line_error(err, f"cannot read {path}")
+
+
+def test_error_missing_extra(tmp_path, capsys, monkeypatch):
+    pred, ref, _ = dataset(tmp_path, n=1, ext=".tif")
+    monkeypatch.setitem(sys.modules, "tifffile", None)
+    code, out, err = run_main(["score", pred, ref, "-n", C], capsys)
+    assert code == 1
+    assert_one_line_error(err, "needs tifffile", "pip install 'regionloss[cli]'")
+
+
+@pytest.mark.parametrize("argv,code_want,fragment", [
+    (["score", "P", "T"], 2, "give --num-classes"),
+    (["score", "P", "T", "-n", "0"], 2, "expected a positive integer"),
+    (["score", "P", "T", "-n", "3", "--zero-division", "2"], 2, "--zero-division must be"),
+    (["score", "P", "T", "-n", "3", "--backend", "tpu"], 2, "invalid choice"),
+    (["score", "P", "T", "-n", "3", "-m", "dice,bogus"], 1, "unknown metric(s) bogus"),
+    (["score", "P", "T", "-n", "3", "-o", "report.xlsx"], 1, "unknown report format '.xlsx'"),
+    (["score", "P", "T", "-n", "3"], 1, "does not exist"),
+    (["frobnicate"], 2, "invalid choice"),
+])
+def test_usage_errors(tmp_path, capsys, monkeypatch, argv, code_want, fragment):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(argv, capsys)
+    assert code == code_want
+    assert fragment in err
+    if code_want == 1:
+        assert_one_line_error(err, fragment)
+
+
+def test_class_names_set_num_classes(tmp_path, capsys):
+    pred, ref, _ = dataset(tmp_path, n=2)
+    out = tmp_path / "r.csv"
+    code, stdout, err = run_main(["score", pred, ref, "--class-names", "bg,a,b,c",
+                                  "--no-background", "-o", out], capsys)
+    assert code == 0, err
+    rows = read_csv(out)
+    assert [(r["class_id"], r["class"]) for r in rows[:4]] == [
+        ("1", "a"), ("2", "b"), ("3", "c"), ("", "macro mean")]
+    code, stdout, err = run_main(["score", pred, ref, "-n", C, "--class-names", "a,b,c",
+                                  "--no-background", "-o", out], capsys)
+    assert code == 0, err
+    assert [r["class"] for r in read_csv(out)[:3]] == ["a", "b", "c"]
+
+
+def test_help(capsys):
+    code, out, err = run_main(["score", "--help"], capsys)
+    assert code == 0
+    for option in ("--num-classes", "--ignore-index", "--metrics", "--no-background",
+                   "--class-names", "--zero-division", "--backend", "--output", "--per-case",
+                   "--workers", "--scheduler", "--quiet", "--missing", "--spacing",
+                   "--tolerance"):
+        assert option in out
+
+
+# --------------------------------------------------------------------------- atomic reports
+
+
+def test_failing_run_leaves_existing_report_untouched(tmp_path, capsys):
+    pred, ref, _ = dataset(tmp_path, n=3)
+    report, per_case = tmp_path / "report.json", tmp_path / "cases.csv"
+    report.write_text("previous report\n")
+    per_case.write_text("previous cases\n")
+    write_mask(os.path.join(pred, "sub0", "case2.npy"), np.full((16, 18), 9, np.uint8))
+    code, out, err = run_main(["score", pred, ref, "-n", C, "-o", report,
+                               "--per-case", per_case], capsys)
+    assert code == 1
+    assert report.read_text() == "previous report\n"
+    assert per_case.read_text() == "previous cases\n"
+    assert sorted(os.listdir(tmp_path)) == ["cases.csv", "pred", "ref", "report.json"]
+
+
+def test_failure_while_writing_leaves_existing_report_untouched(tmp_path, capsys, monkeypatch):
+    pred, ref, _ = dataset(tmp_path, n=2)
+    report = tmp_path / "report.csv"
+    report.write_text("previous report\n")
+
+    def broken(self):
+        raise OSError("No space left on device")
+
+    from regionloss.scoring import ScoreReport
+
+    monkeypatch.setattr(ScoreReport, "per_case_csv", broken)
+    code, out, err = run_main(["score", pred, ref, "-n", C, "-o", report,
+                               "--per-case", tmp_path / "cases.csv"], capsys)
+    assert code == 1
+    assert_one_line_error(err, "No space left on device")
+    assert report.read_text() == "previous report\n"
+    assert not (tmp_path / "cases.csv").exists()
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+
+
+def test_output_folder_must_exist_before_scoring(tmp_path, capsys):
+    pred, ref, _ = dataset(tmp_path, n=1)
+    code, out, err = run_main(["score", pred, ref, "-n", C, "-o", tmp_path / "no" / "r.csv"],
+                              capsys)
+    assert code == 1
+    assert_one_line_error(err, "does not exist")
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_only_on_a_terminal_and_not_quiet(tmp_path, monkeypatch):
+    pred, ref, _ = dataset(tmp_path, n=3)
+    for quiet, want in (([], True), (["--quiet"], False)):
+        fake = _Terminal()
+        monkeypatch.setattr(sys, "stderr", fake)
+        monkeypatch.setattr(sys, "stdout", io.StringIO())
+        assert cli.main(["score", pred, ref, "-n", str(C), *quiet]) == 0
+        assert ("\rscoring [" in fake.getvalue()) is want
+        if want:
+            assert "3/3" in fake.getvalue()
+
+
+# --------------------------------------------------------------------------- scale-out
+
+
+@pytest.mark.slow
+def test_cli_workers_and_scheduler_equal_serial(tmp_path, capsys):
+    distributed = pytest.importorskip("distributed")
+    pred, ref, _ = dataset(tmp_path, n=8, ext=".png")
+    outputs = {}
+    code, serial_out, err = run_main(["score", pred, ref, "-n", C, "-m", "dice,iou,mcc",
+                                      "--per-case", tmp_path / "serial.csv",
+                                      "-o", tmp_path / "serial.json"], capsys)
+    assert code == 0, err
+    code, workers_out, err = run_main(["score", pred, ref, "-n", C, "-m", "dice,iou,mcc",
+                                       "--workers", 2, "--per-case", tmp_path / "workers.csv",
+                                       "-o", tmp_path / "workers.json"], capsys)
+    assert code == 0, err
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  protocol="tcp://", host="127.0.0.1",
+                                  dashboard_address=":0") as cluster:
+        code, dask_out, err = run_main(["score", pred, ref, "-n", C, "-m", "dice,iou,mcc",
+                                        "--scheduler", cluster.scheduler_address,
+                                        "--per-case", tmp_path / "dask.csv",
+                                        "-o", tmp_path / "dask.json"], capsys)
+        assert code == 0, err
+    for name in ("serial", "workers", "dask"):
+        outputs[name] = ((tmp_path / f"{name}.csv").read_text(),
+                         (tmp_path / f"{name}.json").read_text())
+    assert outputs["serial"] == outputs["workers"] == outputs["dask"]
+    assert serial_out == workers_out == dask_out
+
+
+# --------------------------------------------------------------------------- sample data
+
+
+def test_sample_dataset_run(tmp_path, capsys):
+    data = os.path.join(EXAMPLES, "data")
+    if not os.path.isdir(data):
+        pytest.skip("examples/data not present")
+    pytest.importorskip("PIL")
+    out = tmp_path / "summary.md"
+    code, stdout, err = run_main(["score", os.path.join(data, "prediction"),
+                                  os.path.join(data, "reference"),
+                                  "--class-names", "background,liver,kidney,tumour",
+                                  "-o", out], capsys)
+    assert code == 0, err
+    assert stdout.startswith("8 cases, 4 classes")
+    assert "tumour" in stdout and "macro mean" in stdout
+    # the sample data is generated deterministically: regenerating it gives the same files
+    sys.path.insert(0, EXAMPLES)
+    try:
+        import make_sample_data
+    finally:
+        sys.path.remove(EXAMPLES)
+    make_sample_data.main(str(tmp_path / "regen"))
+    for sub in ("prediction", "reference"):
+        for name in sorted(os.listdir(os.path.join(data, sub))):
+            from regionloss._io import read_mask
+
+            np.testing.assert_array_equal(
+                read_mask(os.path.join(data, sub, name)).array,
+                read_mask(str(tmp_path / "regen" / sub / name)).array)
