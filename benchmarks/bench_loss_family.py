@@ -1,0 +1,127 @@
+"""The loss family's two benchmarks, ratios against a baseline measured in the same run.
+
+1. ``lovasz_softmax_loss`` forward+backward under ``jax.jit(jax.value_and_grad(...))`` on
+   (8, 256, 256, 4) channels-last logits, against a hand-written ``jax.numpy`` version of
+   the same algorithm (Berman et al.'s: per-class sort of the errors, cumulative sums,
+   the Jaccard increments, classes present in the batch). Target ratio <= 1.05.
+2. ``dice_ce_loss`` against ``dice_loss(...) + cross_entropy_loss(...)`` called separately:
+   JAX forward+backward under ``jit``, and NumPy forward (eager, where sharing the
+   prepared inputs and the log-softmax is not left to a compiler). Target ratio <= 1.0
+   (the compound costs no more than its two parts).
+
+Medians of interleaved repeats (``common.time_interleaved``).
+
+    python benchmarks/bench_loss_family.py            # the recorded figures
+    python benchmarks/bench_loss_family.py --quick    # a smoke run on small shapes
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from common import machine, parse_args, print_comparison, time_interleaved
+
+LOVASZ_TARGET = 1.05
+COMPOUND_TARGET = 1.0
+SHAPE = (8, 256, 256, 4)
+QUICK_SHAPE = (2, 64, 64, 4)
+
+
+def handwritten_lovasz(logits, labels):
+    """The baseline: Lovász-softmax over the pooled batch, written directly in jax.numpy."""
+    import jax
+    import jax.numpy as jnp
+
+    c = logits.shape[-1]
+    probs = jax.nn.softmax(logits, axis=-1).reshape(-1, c).T          # (C, P)
+    fg = (labels.reshape(1, -1) == jnp.arange(c)[:, None]).astype(probs.dtype)
+    errors = jnp.abs(fg - probs)
+    order = jnp.argsort(-errors, axis=-1)
+    errors_sorted = jnp.take_along_axis(errors, order, axis=-1)
+    fg_sorted = jnp.take_along_axis(fg, order, axis=-1)
+    gts = fg_sorted.sum(-1, keepdims=True)
+    intersection = gts - jnp.cumsum(fg_sorted, -1)
+    union = gts + jnp.cumsum(1.0 - fg_sorted, -1)
+    jaccard = 1.0 - intersection / union
+    grad = jnp.concatenate([jaccard[:, :1], jaccard[:, 1:] - jaccard[:, :-1]], -1)
+    losses = jnp.sum(errors_sorted * grad, -1)
+    present = (gts[:, 0] > 0).astype(losses.dtype)
+    return jnp.sum(losses * present) / jnp.sum(present)
+
+
+def regionloss_lovasz(logits, labels):
+    import regionloss
+
+    return regionloss.lovasz_softmax_loss(logits, labels, per_sample=False)
+
+
+def separate_dice_ce(logits, labels):
+    import regionloss
+
+    return regionloss.dice_loss(logits, labels) + regionloss.cross_entropy_loss(logits, labels)
+
+
+def compound_dice_ce(logits, labels):
+    import regionloss
+
+    return regionloss.dice_ce_loss(logits, labels)
+
+
+def _check_same(a, b, rtol=1e-5):
+    (v1, g1), (v2, g2) = a, b
+    np.testing.assert_allclose(float(v1), float(v2), rtol=rtol)
+    g1, g2 = np.asarray(g1), np.asarray(g2)
+    np.testing.assert_allclose(g1, g2, rtol=1e-3, atol=1e-4 * float(np.max(np.abs(g2))))
+
+
+def main(argv=None) -> dict:
+    import jax
+
+    args = parse_args(__doc__.splitlines()[0], argv)
+    print(machine())
+    print(f"repeats {args.repeats}, warm-up {args.warmup}, float32 logits, integer labels")
+    shape = QUICK_SHAPE if args.quick else SHAPE
+    rng = np.random.default_rng(0)
+    logits_np = rng.standard_normal(shape, dtype=np.float32)
+    labels_np = rng.integers(0, shape[-1], size=shape[:-1]).astype(np.int32)
+    logits, labels = jax.numpy.asarray(logits_np), jax.numpy.asarray(labels_np)
+    results = {}
+
+    # 1. Lovász-softmax, jit(value_and_grad)
+    ours = jax.jit(jax.value_and_grad(regionloss_lovasz))
+    base = jax.jit(jax.value_and_grad(handwritten_lovasz))
+    _check_same(ours(logits, labels), base(logits, labels))
+    times = time_interleaved({"hand-written jax.numpy": lambda: base(logits, labels),
+                              "regionloss.lovasz_softmax_loss": lambda: ours(logits, labels)},
+                             repeats=args.repeats, warmup=args.warmup)
+    ratios = print_comparison(f"Lovasz-softmax forward+backward under jit, logits {shape}",
+                              times, baseline="hand-written jax.numpy", target=LOVASZ_TARGET)
+    results["lovasz_jax"] = ratios["regionloss.lovasz_softmax_loss"]
+
+    # 2a. dice_ce_loss vs the two parts, JAX jit(value_and_grad)
+    comp = jax.jit(jax.value_and_grad(compound_dice_ce))
+    sep = jax.jit(jax.value_and_grad(separate_dice_ce))
+    _check_same(comp(logits, labels), sep(logits, labels))
+    times = time_interleaved({"dice_loss + cross_entropy_loss": lambda: sep(logits, labels),
+                              "dice_ce_loss": lambda: comp(logits, labels)},
+                             repeats=args.repeats, warmup=args.warmup)
+    ratios = print_comparison(f"Dice + CE forward+backward under jit (JAX), logits {shape}",
+                              times, baseline="dice_loss + cross_entropy_loss",
+                              target=COMPOUND_TARGET)
+    results["dice_ce_jax"] = ratios["dice_ce_loss"]
+
+    # 2b. the same on NumPy, forward (eager)
+    np.testing.assert_allclose(float(compound_dice_ce(logits_np, labels_np)),
+                               float(separate_dice_ce(logits_np, labels_np)), rtol=1e-5)
+    times = time_interleaved(
+        {"dice_loss + cross_entropy_loss": lambda: separate_dice_ce(logits_np, labels_np),
+         "dice_ce_loss": lambda: compound_dice_ce(logits_np, labels_np)},
+        repeats=args.repeats, warmup=args.warmup)
+    ratios = print_comparison(f"Dice + CE forward (NumPy), logits {shape}", times,
+                              baseline="dice_loss + cross_entropy_loss", target=COMPOUND_TARGET)
+    results["dice_ce_numpy"] = ratios["dice_ce_loss"]
+    return results
+
+
+if __name__ == "__main__":
+    main()

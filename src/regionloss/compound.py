@@ -1,0 +1,334 @@
+r"""Compound losses: weighted sums of losses, with shared work computed once.
+
+:func:`combine` takes ``(weight, loss)`` or ``(weight, loss, options)`` pairs and returns a
+:class:`CompoundLoss`, a callable ``compound(pred, target, /, *, mask=None)`` that returns
+:math:`\sum_k \lambda_k L_k(\text{pred}, \text{target})`. Every term is built (its options
+validated) once, when the compound is built, and configuration conflicts are errors
+then, not at call time. At call time the inputs are validated and aligned once, and what
+several terms read (probabilities, log-probabilities, soft statistics) is computed once:
+Dice and Jaccard with the same statistics options share one set of statistics; a Dice
+term and a cross-entropy term with the same activation share one ``log_softmax`` (the
+probabilities are its ``exp``).
+
+:func:`dice_ce_loss` (nnU-Net's default) and :func:`dice_focal_loss` are ready-made
+compounds.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from typing import Callable, Mapping
+
+from .distribution import cross_entropy_loss, focal_loss
+from .losses import LossTerm, build_term, dice_loss, prepare_shared
+
+__all__ = ["combine", "CompoundLoss", "dice_ce_loss", "dice_focal_loss"]
+
+_SHARED = ("class_axis", "ignore_index", "activation")
+
+
+def _split_loss(loss) -> tuple[Callable, dict]:
+    """A regionloss loss (or a ``functools.partial`` of one) as (function, options)."""
+    options: dict = {}
+    while isinstance(loss, functools.partial):
+        if loss.args:
+            raise TypeError(
+                f"functools.partial of {loss.func!r} binds positional arguments "
+                f"{loss.args!r}; a term may bind keyword options only"
+            )
+        options = {**loss.keywords, **options}
+        loss = loss.func
+    return loss, options
+
+
+class CompoundLoss:
+    """A weighted sum of losses, built by :func:`combine`; call it like a single loss.
+
+    ``compound(pred, target, /, *, mask=None)`` returns the 0-d weighted sum.
+    ``compound.parts(pred, target, /, *, mask=None)`` returns each term's (unweighted)
+    value as a dict, for logging. ``compound.terms`` lists ``(weight, LossTerm)``.
+    """
+
+    def __init__(self, weights, terms, names, opaque):
+        self._weights = tuple(weights)
+        self._terms = tuple(terms)
+        self._names = tuple(names)
+        self._opaque = tuple(opaque)
+
+    @property
+    def terms(self):
+        return tuple(zip(self._weights, self._terms))
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{w!r} * {n}" for w, n in zip(self._weights, self._names))
+        return f"CompoundLoss({body})"
+
+    def _values(self, pred, target, mask):
+        built = [t for t in self._terms if isinstance(t, LossTerm)]
+        if mask is not None and any(self._opaque):
+            raise ValueError(
+                "mask was given, but the compound has a term that is not a regionloss loss "
+                "and cannot receive it; apply the mask inside that term instead"
+            )
+        shared = prepare_shared(built, pred, target, mask) if built else None
+        values = []
+        for term, opaque in zip(self._terms, self._opaque):
+            values.append(term(pred, target) if opaque else term.evaluate(shared))
+        return values
+
+    def parts(self, pred, target, /, *, mask=None) -> dict:
+        """Each term's unweighted value, keyed by name (``name#2`` for repeats)."""
+        out, seen = {}, {}
+        for name, value in zip(self._names, self._values(pred, target, mask)):
+            seen[name] = seen.get(name, 0) + 1
+            out[name if seen[name] == 1 else f"{name}#{seen[name]}"] = value
+        return out
+
+    def __call__(self, pred, target, /, *, mask=None):
+        total = None
+        for weight, value in zip(self._weights, self._values(pred, target, mask)):
+            part = value * weight if weight != 1 else value
+            total = part if total is None else total + part
+        return total
+
+
+def _check_weight(weight, index):
+    if (isinstance(weight, bool) or not isinstance(weight, numbers.Real)
+            or math.isnan(weight) or math.isinf(weight) or weight < 0):
+        raise ValueError(
+            f"term {index}: the weight must be a finite number >= 0; got {weight!r}"
+        )
+    return weight
+
+
+def combine(*terms, **shared) -> CompoundLoss:
+    r"""A weighted sum of losses as one loss, e.g. ``combine((1.0, dice_loss), (1.0, focal_loss))``.
+
+    .. math::
+        L(\text{pred}, \text{target}) = \sum_k \lambda_k\,L_k(\text{pred}, \text{target})
+
+    Parameters
+    ----------
+    *terms : tuple
+        ``(weight, loss)`` or ``(weight, loss, options)``. ``weight`` is a finite number
+        >= 0. ``loss`` is a regionloss loss (``regionloss.dice_loss``, ...), a
+        ``functools.partial`` of one with keyword options, or any other callable
+        ``f(pred, target) -> 0-d array`` (used as it is: no shared work, no mask).
+        ``options`` is a dict of that loss's keyword options.
+    **shared :
+        ``class_axis``, ``ignore_index``, ``activation``: options applied to every
+        regionloss term that does not set them itself (``activation`` only to the terms
+        that have one; the Lovász hinge takes logits as they are).
+
+    Returns
+    -------
+    CompoundLoss
+        ``compound(pred, target, /, *, mask=None)``: the weighted sum, a 0-d array.
+        ``mask`` reaches every term.
+
+    Raises
+    ------
+    ValueError, TypeError
+        When the compound is built: no terms, a malformed term, a negative or non-finite
+        weight, an unknown or invalid option of a term, a shared option a term sets
+        differently, terms that read ``pred`` or ``target`` differently (different
+        ``class_axis`` or ``ignore_index``), a term on probabilities (``activation=None``)
+        next to a term on logits, different reductions, or ``reduction='none'``.
+
+    Notes
+    -----
+    Terms whose statistics options agree (``activation``, ``per_sample``, ``squared``,
+    ``soft_labels``) share one set of soft statistics. Terms may use different
+    activations (MONAI's DiceFocalLoss pairs a softmax Dice with a sigmoid focal loss):
+    each applies its own to the same logits.
+
+    Examples
+    --------
+    >>> import functools, numpy as np, regionloss as rl
+    >>> loss = rl.combine((1.0, rl.dice_loss, {"include_background": False}),
+    ...                   (0.5, functools.partial(rl.focal_loss, gamma=1.0)), class_axis=1)
+    >>> logits = np.zeros((1, 3, 2, 2)); labels = np.array([[[0, 1], [2, 2]]])
+    >>> float(loss(logits, labels)) > 0
+    True
+    """
+    unknown = sorted(set(shared) - set(_SHARED))
+    if unknown:
+        raise TypeError(f"combine() shares only {', '.join(_SHARED)} across terms; got "
+                        f"{', '.join(unknown)} (set other options on each term)")
+    if not terms:
+        raise ValueError("combine() needs at least one (weight, loss) term")
+    weights, built, names, opaque = [], [], [], []
+    for index, item in enumerate(terms):
+        if not isinstance(item, tuple) or len(item) not in (2, 3):
+            raise TypeError(f"term {index} must be a tuple (weight, loss) or (weight, loss, "
+                            f"options); got {item!r}")
+        weight, loss = _check_weight(item[0], index), item[1]
+        options = dict(item[2]) if len(item) == 3 else {}
+        if len(item) == 3 and not isinstance(item[2], Mapping):
+            raise TypeError(f"term {index}: options must be a dict; got {item[2]!r}")
+        if not callable(loss):
+            raise TypeError(f"term {index}: the loss must be callable; got {loss!r}")
+        func, bound = _split_loss(loss)
+        if getattr(func, "_regionloss_term", None) is None:
+            if options or bound:
+                raise TypeError(f"term {index}: options apply to regionloss losses only; "
+                                f"{loss!r} is not one")
+            weights.append(weight)
+            built.append(loss)
+            names.append(getattr(loss, "__name__", type(loss).__name__))
+            opaque.append(True)
+            continue
+        options = {**bound, **options}
+        for key, value in shared.items():
+            if key == "activation" and func.__name__ == "lovasz_hinge_loss":
+                continue
+            if key in options and options[key] != value:
+                raise ValueError(
+                    f"term {index} ({func.__name__}) sets {key}={options[key]!r} but "
+                    f"combine() shares {key}={value!r}"
+                )
+            options[key] = value
+        try:
+            term = build_term(func, options)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"term {index} ({func.__name__}): {exc}") from None
+        weights.append(weight)
+        built.append(term)
+        names.append(func.__name__)
+        opaque.append(False)
+    _check_conflicts([t for t in built if isinstance(t, LossTerm)])
+    return CompoundLoss(weights, built, names, opaque)
+
+
+def _check_conflicts(terms: list[LossTerm]) -> None:
+    """Terms of one compound must read ``pred`` and ``target`` alike and reduce alike."""
+    if not terms:
+        return
+    first = terms[0]
+    for term in terms[1:]:
+        for attr in ("class_axis", "ignore_index"):
+            if getattr(term, attr) != getattr(first, attr):
+                raise ValueError(
+                    f"{first.name} has {attr}={getattr(first, attr)!r} but {term.name} has "
+                    f"{attr}={getattr(term, attr)!r}: the terms of a compound read one "
+                    f"prediction and one target, so they must agree (pass {attr}=... to "
+                    "combine())"
+                )
+    on_probs = [t.name for t in terms if t.activation is None]
+    on_logits = [t.name for t in terms if t.activation is not None]
+    if on_probs and on_logits:
+        raise ValueError(
+            f"{', '.join(on_probs)} read pred as probabilities (activation=None) but "
+            f"{', '.join(on_logits)} read it as logits: one prediction cannot be both"
+        )
+    reductions = {t.reduction for t in terms}
+    if "none" in reductions:
+        raise ValueError("reduction='none' has a different shape for each loss; a compound "
+                         "sums 0-d losses ('mean' or 'sum')")
+    if len(reductions) > 1:
+        raise ValueError(f"the terms reduce differently ({', '.join(sorted(reductions))}); "
+                         "use one reduction for every term")
+
+
+# --------------------------------------------------------------------------- ready-made
+
+
+def _check_reduction_for_compound(reduction):
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum' for a compound loss; got "
+                         f"{reduction!r}")
+
+
+def dice_ce_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore_index=None,
+                 mask=None, include_background=True, class_weights=None, per_sample=True,
+                 smooth_nr=1e-5, smooth_dr=1e-5, squared=False, soft_labels=False,
+                 label_smoothing=0.0, dice_weight=1.0, ce_weight=1.0, reduction="mean"):
+    r"""Dice + cross-entropy, ``dice_weight · Dice + ce_weight · CE`` (nnU-Net's default, 1 and 1).
+
+    .. math::
+        L = \lambda_{dice}\,L_{Dice} + \lambda_{ce}\,L_{CE}
+
+    with :math:`L_{Dice}` = :func:`regionloss.dice_loss` and :math:`L_{CE}` =
+    :func:`regionloss.cross_entropy_loss` (binary cross-entropy with
+    ``activation='sigmoid'``), computed on one set of prepared inputs and one
+    log-softmax. Equal to calling the two losses separately and adding them.
+
+    Parameters
+    ----------
+    pred, target : arrays
+        Logits and an integer label map or dense target (see :func:`dice_loss`).
+    class_axis, activation, ignore_index, mask :
+        Reach both parts. ``activation`` is 'softmax' or 'sigmoid' (cross-entropy
+        needs logits).
+    include_background, class_weights, per_sample, smooth_nr, smooth_dr, squared, soft_labels :
+        Reach the Dice part only (see :func:`dice_loss`).
+    label_smoothing : float, default 0.0
+        Reaches the cross-entropy part only.
+    dice_weight, ce_weight : float >= 0, default 1.0
+    reduction : {'mean', 'sum'}, default 'mean'
+        Of both parts (see each loss); 'none' is not available for a sum.
+
+    Returns
+    -------
+    array
+        0-d, in ``pred``'s namespace and device.
+    """
+    _check_reduction_for_compound(reduction)
+    compound = combine(
+        (dice_weight, dice_loss, dict(include_background=include_background,
+                                      class_weights=class_weights, per_sample=per_sample,
+                                      smooth_nr=smooth_nr, smooth_dr=smooth_dr,
+                                      squared=squared, soft_labels=soft_labels,
+                                      reduction=reduction)),
+        (ce_weight, cross_entropy_loss, dict(label_smoothing=label_smoothing,
+                                             reduction=reduction)),
+        class_axis=class_axis, activation=activation, ignore_index=ignore_index,
+    )
+    return compound(pred, target, mask=mask)
+
+
+def dice_focal_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore_index=None,
+                    mask=None, include_background=True, class_weights=None, per_sample=True,
+                    smooth_nr=1e-5, smooth_dr=1e-5, squared=False, soft_labels=False,
+                    gamma=2.0, alpha=None, dice_weight=1.0, focal_weight=1.0,
+                    reduction="mean"):
+    r"""Dice + focal loss, ``dice_weight · Dice + focal_weight · Focal``.
+
+    .. math::
+        L = \lambda_{dice}\,L_{Dice} + \lambda_{focal}\,L_{Focal}
+
+    with :math:`L_{Dice}` = :func:`regionloss.dice_loss` and :math:`L_{Focal}` =
+    :func:`regionloss.focal_loss`, both with the same ``activation``. (MONAI's
+    DiceFocalLoss pairs a softmax Dice with a *sigmoid* focal loss; that is
+    ``combine((1, dice_loss), (1, functools.partial(focal_loss, activation="sigmoid")))``.)
+
+    Parameters
+    ----------
+    pred, target : arrays
+    class_axis, activation, ignore_index, mask :
+        Reach both parts (``activation``: 'softmax' or 'sigmoid').
+    include_background, class_weights, per_sample, smooth_nr, smooth_dr, squared, soft_labels :
+        Reach the Dice part only.
+    gamma, alpha :
+        Reach the focal part only (see :func:`focal_loss`).
+    dice_weight, focal_weight : float >= 0, default 1.0
+    reduction : {'mean', 'sum'}, default 'mean'
+
+    Returns
+    -------
+    array
+        0-d, in ``pred``'s namespace and device.
+    """
+    _check_reduction_for_compound(reduction)
+    compound = combine(
+        (dice_weight, dice_loss, dict(include_background=include_background,
+                                      class_weights=class_weights, per_sample=per_sample,
+                                      smooth_nr=smooth_nr, smooth_dr=smooth_dr,
+                                      squared=squared, soft_labels=soft_labels,
+                                      reduction=reduction)),
+        (focal_weight, focal_loss, dict(gamma=gamma, alpha=alpha, reduction=reduction)),
+        class_axis=class_axis, activation=activation, ignore_index=ignore_index,
+    )
+    return compound(pred, target, mask=mask)

@@ -1,0 +1,362 @@
+r"""Lovász losses (Berman, Rannen Triki & Blaschko 2018): convex surrogates of the Jaccard loss.
+
+For one class (one binary problem) with per-pixel errors :math:`e_i \ge 0` and reference
+:math:`y_i \in \{0, 1\}`, sort the errors in decreasing order, :math:`e_{\pi(1)} \ge
+e_{\pi(2)} \ge \dots`, and let :math:`M_k = \{\pi(1), \dots, \pi(k)\}` be the first ``k``.
+The loss is the Lovász extension of the Jaccard loss :math:`\Delta_J`:
+
+.. math::
+    L = \sum_k e_{\pi(k)}\,\bigl(\Delta_J(M_k) - \Delta_J(M_{k-1})\bigr), \qquad
+    \Delta_J(M) = 1 - \frac{|y \setminus M|}{|y \cup M|}
+
+with :math:`|y \setminus M_k| = Σy − \mathrm{cumsum}(y)_k` and
+:math:`|y \cup M_k| = Σy + \mathrm{cumsum}(1 - y)_k` (Berman et al.'s ``lovasz_grad``).
+At hard 0/1 errors it *is* the Jaccard loss ``1 − IoU``.
+
+Everything here has static shapes and runs under ``jax.jit``: one ``argsort`` per
+(sample, class) row, gathers, cumulative sums. Pixel weights (``ignore_index``, ``mask``)
+enter the cardinalities, :math:`|A| = Σ_{i \in A} w_i`: a pixel of weight 0 leaves both
+cumulative sums unchanged, so its increment of :math:`\Delta_J` is exactly 0 wherever it
+sorts, and the others' increments are those of the data without it (the loss equals the
+loss on the kept pixels, to the bit; its own error is set to 0 as well, so its gradient is
+0). "present" classes are a masked mean, not a compaction.
+"""
+
+from __future__ import annotations
+
+from ._backend import device_of, safe_divide
+from ._inputs import check_choice, check_class_weights
+from ._reduce import check_reduction, select_classes
+from .losses import (
+    LossTerm,
+    SharedInputs,
+    _check_activation_choice,
+    _run,
+    check_region_call,
+    loss_term,
+)
+
+__all__ = ["lovasz_softmax_loss", "lovasz_hinge_loss", "CLASS_SELECTIONS"]
+
+CLASS_SELECTIONS = ("present", "all")
+
+
+# --------------------------------------------------------------------------- kernel
+
+
+def take_along_last(xp, values, indices):
+    """``take_along_axis(values, indices, axis=-1)`` for 3-d arrays.
+
+    The standard function (array API 2024.12) where the namespace has it; otherwise (Dask)
+    one ``take`` on the flattened array with row offsets added to the indices. Both give
+    the same array (``tests/test_loss_family.py``).
+    """
+    if hasattr(xp, "take_along_axis"):
+        return xp.take_along_axis(values, indices, axis=-1)
+    return take_along_last_flat(xp, values, indices)
+
+
+def take_along_last_flat(xp, values, indices):
+    """The fallback of :func:`take_along_last`: a flat ``take`` (any namespace)."""
+    rows = values.shape[0] * values.shape[1]
+    length = values.shape[2]
+    offsets = xp.reshape(xp.arange(rows, dtype=indices.dtype, device=device_of(indices))
+                         * length, (values.shape[0], values.shape[1], 1))
+    flat = xp.take(xp.reshape(values, (-1,)), xp.reshape(indices + offsets, (-1,)))
+    return xp.reshape(flat, values.shape)
+
+
+def _count_dtype(xp):
+    from ._counting import count_dtype
+
+    return count_dtype(xp)
+
+
+def lovasz_rows(xp, key, errors, truth, weight, *, exact_counts, dtype):
+    """Lovász extension of the Jaccard loss for each row of (G, C, P) arrays.
+
+    Parameters
+    ----------
+    key : array (G, C, P)
+        Sort key: rows are sorted by it in decreasing order (the errors, before any
+        clipping).
+    errors : array (G, C, P)
+        The values dotted with the Jaccard increments (errors, hinge-clipped for the
+        hinge loss, 0 at weight-0 pixels).
+    truth : array (G, C, P)
+        Reference membership ``y`` (0/1; fractional values count fractionally).
+    weight : array (G, 1 or C, P) or None
+        Pixel weights (0 = ignored).
+    exact_counts : bool
+        ``truth`` and ``weight`` hold 0/1 values (integer label maps, no mask): the
+        cumulative sums are taken in an integer dtype, exact at any size.
+    dtype : floating dtype of the result
+
+    Returns
+    -------
+    loss : array (G, C)
+    reference_volume : array (G, C)
+        ``Σ w·y`` per row (> 0: the class is present).
+    """
+    order = xp.argsort(key, axis=-1, descending=True, stable=True)
+    sorted_errors = take_along_last(xp, errors, order)
+    if weight is not None:
+        weight = xp.broadcast_to(weight, truth.shape)
+    if exact_counts:
+        count = _count_dtype(xp)
+        y = xp.astype(truth, count)
+        outside = xp.astype(1 - truth if weight is None else weight - truth, count)
+    else:
+        y = truth if weight is None else truth * weight
+        outside = (1.0 - truth) if weight is None else (1.0 - truth) * weight
+    y_sorted = take_along_last(xp, y, order)
+    outside_sorted = take_along_last(xp, outside, order)
+    total = xp.sum(y, axis=-1, keepdims=True)
+    intersection = xp.astype(total - xp.cumulative_sum(y_sorted, axis=-1), dtype)
+    union = xp.astype(total + xp.cumulative_sum(outside_sorted, axis=-1), dtype)
+    # union is 0 only before the first pixel of weight > 0 with an empty reference: a
+    # row of weight-0 pixels. There Δ_J = 0 (fill 1), so every increment is 0.
+    jaccard = 1.0 - safe_divide(xp, intersection, union, 1.0)
+    previous = xp.concat([xp.zeros_like(jaccard[..., :1]), jaccard[..., :-1]], axis=-1)
+    loss = xp.sum(sorted_errors * (jaccard - previous), axis=-1)
+    return loss, xp.astype(total[..., 0], dtype)
+
+
+def _rows(xp, a, class_axis, per_sample):
+    """``a`` (sample axis 0, class axis ``class_axis``) as (G, C, P) rows.
+
+    G = N (one row per sample and class) or 1 (the batch pooled, ``per_sample=False``).
+    """
+    spatial = [ax for ax in range(1, a.ndim) if ax != class_axis]
+    a = xp.permute_dims(a, (0, class_axis, *spatial))
+    n, c = a.shape[0], a.shape[1]
+    a = xp.reshape(a, (n, c, -1))
+    if not per_sample:
+        a = xp.reshape(xp.permute_dims(a, (1, 0, 2)), (1, c, -1))
+    return a
+
+
+def _reduce(xp, per_class, volumes, *, num_classes, include_background, class_weights,
+            classes, per_sample, reduction):
+    """Class selection, the (masked, weighted) class mean, then the sample reduction."""
+    kept = select_classes(per_class, include_background=include_background)
+    if classes == "present":
+        selected = xp.astype(select_classes(volumes, include_background=include_background) > 0,
+                             kept.dtype)
+        kept = kept * selected
+    else:
+        selected = xp.ones_like(kept)
+    if reduction == "none":
+        return kept if per_sample else kept[0]
+    weights = check_class_weights(xp, class_weights, num_classes, kept.dtype,
+                                  device_of(kept), include_background=include_background)
+    if weights is not None:
+        selected = selected * select_classes(weights, include_background=include_background)
+    class_mean = safe_divide(xp, xp.sum(kept * selected, axis=-1),
+                             xp.sum(selected, axis=-1), 0.0)
+    if not per_sample:
+        return class_mean[0]
+    return xp.sum(class_mean, axis=0) if reduction == "sum" else xp.mean(class_mean, axis=0)
+
+
+def _check_common(*, include_background, classes, per_sample, reduction):
+    check_reduction(reduction)
+    check_choice("classes", classes, CLASS_SELECTIONS)
+    for name, value in (("include_background", include_background), ("per_sample", per_sample)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False; got {value!r}")
+
+
+# --------------------------------------------------------------------------- Lovász-softmax
+
+
+def _lovasz_softmax_term(*, class_axis, activation, ignore_index, include_background,
+                         class_weights, per_sample, classes, reduction):
+    _check_common(include_background=include_background, classes=classes,
+                  per_sample=per_sample, reduction=reduction)
+    _check_activation_choice(activation)
+
+    def evaluate(shared: SharedInputs):
+        inputs, xp = shared.inputs, shared.xp
+        check_region_call(inputs, include_background=include_background,
+                          class_weights=class_weights)
+        probs = shared.probs(activation)
+        truth = inputs.target
+        errors = xp.abs(truth - probs)
+        weight = inputs.weight
+        if weight is not None:
+            errors = xp.where(weight > 0, errors, xp.zeros_like(errors))
+            weight = _rows(xp, xp.broadcast_to(weight, truth.shape[:inputs.class_axis] + (1,)
+                                               + truth.shape[inputs.class_axis + 1:]),
+                           inputs.class_axis, per_sample)
+        rows = [_rows(xp, a, inputs.class_axis, per_sample) for a in (errors, truth)]
+        loss, volumes = lovasz_rows(xp, rows[0], rows[0], rows[1], weight,
+                                    exact_counts=_exact_counts(shared),
+                                    dtype=inputs.dtype)
+        return _reduce(xp, loss, volumes, num_classes=inputs.num_classes,
+                       include_background=include_background, class_weights=class_weights,
+                       classes=classes, per_sample=per_sample, reduction=reduction)
+
+    options = dict(class_axis=class_axis, activation=activation, ignore_index=ignore_index,
+                   include_background=include_background, class_weights=class_weights,
+                   per_sample=per_sample, classes=classes, reduction=reduction)
+    return LossTerm("lovasz_softmax_loss", evaluate, class_axis=class_axis,
+                    activation=activation, ignore_index=ignore_index, reduction=reduction,
+                    options=options)
+
+
+def _exact_counts(shared: SharedInputs) -> bool:
+    """0/1 truth and weights (an integer label map, ``ignore_index`` but no ``mask``): the
+    Jaccard cardinalities are counted in integers, exact at any size."""
+    return shared.inputs.labels is not None and not shared.mask_given
+
+
+@loss_term(_lovasz_softmax_term)
+def lovasz_softmax_loss(pred, target, /, *, class_axis=-1, activation="softmax",
+                        ignore_index=None, mask=None, include_background=True,
+                        class_weights=None, per_sample=True, classes="present",
+                        reduction="mean"):
+    r"""Lovász-softmax loss (Berman et al. 2018): a convex surrogate of the Jaccard loss.
+
+    For each (sample, class) — or each class of the pooled batch with
+    ``per_sample=False`` — with errors :math:`e_i = |y_{ic} - p_{ic}|`:
+
+    .. math::
+        L_c = \sum_k e_{\pi(k)}\,\bigl(\Delta_J(M_k) - \Delta_J(M_{k-1})\bigr)
+
+    (see :mod:`regionloss.lovasz`), then the mean over classes: over the classes present in
+    the reference of that sample (or batch) with ``classes='present'`` (Berman et al.'s
+    default, a masked mean: 0 when no class is present), over every kept class with
+    ``classes='all'``. On hard predictions (0/1 probabilities) :math:`L_c = 1 - IoU_c`.
+
+    Parameters
+    ----------
+    pred : array
+        Logits (probabilities with ``activation=None``). Axis 0 is the sample axis,
+        ``class_axis`` the class axis.
+    target : array
+        Integer label map (``pred``'s shape without the class axis) or a dense 0/1 target
+        of ``pred``'s shape (fractional values count fractionally).
+    class_axis : int or None, default -1
+        -1 channels-last, 1 channels-first, None for a single foreground.
+    activation : {'softmax', 'sigmoid', None}, default 'softmax'
+    ignore_index : int or None, default None
+        Label map pixels with this label leave the loss (equal to dropping them).
+    mask : array or None, default None
+        Per-pixel weights broadcastable to the label shape: a pixel of weight ``w``
+        counts ``w`` times in the Jaccard cardinalities (0 drops it).
+    include_background : bool, default True
+        False leaves class 0 out of the class mean (after the softmax, which saw it).
+    class_weights : sequence of float or None, default None
+        One weight per class (indexed by class id): a weighted class mean over the
+        selected classes.
+    per_sample : bool, default True
+        True: one sort per (sample, class), the loss averaged over samples. False: the
+        batch is pooled (Berman et al.'s and segmentation_models_pytorch's default,
+        ``per_image=False``).
+    classes : {'present', 'all'}, default 'present'
+        Which classes the mean runs over.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        'mean'/'sum' over samples of the class mean, a 0-d array. 'none': the loss per
+        (sample, kept class), shape (N, K), or (K,) with ``per_sample=False``; with
+        ``classes='present'`` an absent class is 0 there.
+
+    Returns
+    -------
+    array
+        0-d (or the 'none' array) in ``pred``'s namespace and device.
+
+    Notes
+    -----
+    Runs under ``jax.jit`` with static shapes: an ``argsort`` per row, gathers and
+    cumulative sums; ignored pixels weigh 0 (no compaction), "present" is a masked mean.
+    The smoothing, ``squared`` and ``soft_labels`` options of the Dice family do not apply.
+    """
+    return _run(_lovasz_softmax_term, locals())
+
+
+# --------------------------------------------------------------------------- Lovász hinge
+
+
+def _lovasz_hinge_term(*, class_axis, ignore_index, include_background, class_weights,
+                       per_sample, classes, reduction):
+    _check_common(include_background=include_background, classes=classes,
+                  per_sample=per_sample, reduction=reduction)
+
+    def evaluate(shared: SharedInputs):
+        inputs, xp = shared.inputs, shared.xp
+        check_region_call(inputs, include_background=include_background,
+                          class_weights=class_weights)
+        logits = inputs.pred
+        truth = inputs.target
+        margins = 1.0 - logits * (2.0 * truth - 1.0)
+        hinge = xp.where(margins > 0, margins, xp.zeros_like(margins))
+        weight = inputs.weight
+        if weight is not None:
+            hinge = xp.where(weight > 0, hinge, xp.zeros_like(hinge))
+            weight = _rows(xp, xp.broadcast_to(weight, truth.shape[:inputs.class_axis] + (1,)
+                                               + truth.shape[inputs.class_axis + 1:]),
+                           inputs.class_axis, per_sample)
+        key, errors, truth = (_rows(xp, a, inputs.class_axis, per_sample)
+                              for a in (margins, hinge, truth))
+        loss, volumes = lovasz_rows(xp, key, errors, truth, weight,
+                                    exact_counts=_exact_counts(shared), dtype=inputs.dtype)
+        return _reduce(xp, loss, volumes, num_classes=inputs.num_classes,
+                       include_background=include_background, class_weights=class_weights,
+                       classes=classes, per_sample=per_sample, reduction=reduction)
+
+    options = dict(class_axis=class_axis, ignore_index=ignore_index,
+                   include_background=include_background, class_weights=class_weights,
+                   per_sample=per_sample, classes=classes, reduction=reduction)
+    return LossTerm("lovasz_hinge_loss", evaluate, class_axis=class_axis, activation="logits",
+                    ignore_index=ignore_index, reduction=reduction, options=options)
+
+
+@loss_term(_lovasz_hinge_term)
+def lovasz_hinge_loss(pred, target, /, *, class_axis=-1, ignore_index=None, mask=None,
+                      include_background=True, class_weights=None, per_sample=True,
+                      classes="all", reduction="mean"):
+    r"""Binary Lovász hinge loss (Berman et al. 2018) on logits.
+
+    For each binary problem with logits :math:`x_i`, signs :math:`s_i = 2y_i - 1` and
+    hinge errors :math:`e_i = 1 - x_i s_i`, sorted in decreasing order:
+
+    .. math::
+        L = \sum_k \max(e_{\pi(k)}, 0)\,\bigl(\Delta_J(M_k) - \Delta_J(M_{k-1})\bigr)
+
+    With a class axis each channel is its own binary problem (its reference: channel
+    ``c`` of a dense target, or ``label == c`` of a label map; a single channel reads a
+    0/1 label map) and the loss is the mean over channels; with ``class_axis=None`` each
+    sample is flattened into one problem (the batch, with ``per_sample=False``).
+
+    Parameters
+    ----------
+    pred : array
+        Logits (no activation is applied: the hinge acts on margins).
+    target : array
+        0/1 mask of ``pred``'s shape (int, bool or float), or an integer label map of
+        ``pred``'s shape without the class axis.
+    class_axis : int or None, default -1
+    ignore_index : int or None, default None
+    mask : array or None, default None
+        Per-pixel weights (0 drops a pixel; see :func:`lovasz_softmax_loss`).
+    include_background : bool, default True
+        False leaves channel 0 out of the channel mean.
+    class_weights : sequence of float or None, default None
+        One weight per channel: a weighted channel mean.
+    per_sample : bool, default True
+        False: one problem per channel over the whole batch (Berman et al.'s and
+        segmentation_models_pytorch's ``per_image=False``).
+    classes : {'all', 'present'}, default 'all'
+        'all' follows Berman et al. (a problem with an empty reference still costs its
+        largest hinge error); 'present' averages only over channels whose reference is
+        non-empty in that sample (or batch).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        As :func:`lovasz_softmax_loss`; 'none' has shape (N, K), (K,) pooled.
+
+    Returns
+    -------
+    array
+        0-d (or the 'none' array) in ``pred``'s namespace and device.
+    """
+    return _run(_lovasz_hinge_term, locals())
