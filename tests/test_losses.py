@@ -485,3 +485,14 @@ def test_inputs_are_not_modified():
     rl.dice_loss(x, y, ignore_index=255)
     np.testing.assert_array_equal(x, x0)
     np.testing.assert_array_equal(y, y0)
+
+
+@jax_only
+def test_numpy_target_with_jax_pred_resolves_to_jax():
+    jax = _jax()
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(2, 5, 3))
+    y = rng.integers(0, 3, size=(2, 5))  # a NumPy label map from a data loader
+    got = jax.jit(lambda a: rl.dice_loss(a, y))(jax.numpy.asarray(x))
+    assert isinstance(got, jax.Array)
+    np.testing.assert_allclose(float(got), float(rl.dice_loss(x, y)), rtol=1e-12)

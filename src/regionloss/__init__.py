@@ -12,6 +12,11 @@ __version__ = "0.1.0"
 
 # --- losses (regionloss.losses) --------------------------------------------------------
 from .losses import dice_loss, focal_tversky_loss, iou_loss, jaccard_loss, tversky_loss
+# --- loss family: generalized Dice, log-cosh Dice, Lovasz, CE, focal, compounds ---------
+from .compound import CompoundLoss, combine, dice_ce_loss, dice_focal_loss  # noqa: E402
+from .distribution import cross_entropy_loss, focal_loss  # noqa: E402
+from .losses import generalized_dice_loss, log_cosh_dice_loss  # noqa: E402
+from .lovasz import lovasz_hinge_loss, lovasz_softmax_loss  # noqa: E402
 # --- metrics (regionloss.metrics) ------------------------------------------------------
 from .metrics import (  # noqa: E402
     METRIC_NAMES,
@@ -34,5 +39,12 @@ from .metrics import (  # noqa: E402
     tversky_score,
 )
 # --- boundary metrics (regionloss.surface) ---------------------------------------------
+from .surface import (  # noqa: E402
+    SURFACE_METRICS,
+    average_surface_distance,
+    hausdorff_distance,
+    surface_dice,
+    surface_metrics,
+)
 # --- offline scoring (regionloss.scoring / regionloss.cli) -----------------------------
 from .scoring import ScoreReport, score
