@@ -6,10 +6,10 @@ batch, in one run, and the script prints medians and ratios against the hand-wri
 ``numpy.bincount`` baseline (lower is faster):
 
 * ``numpy.bincount by hand``: ``m = t != 255; bincount(C * t[m] + p[m])`` then the IoU.
-* ``regionloss numpy``: ``iou_score(..., average="none")`` (native bincount path, label
-  range validated).
+* ``regionloss numpy``: ``iou_score(..., average="none")`` (NumPy counting kernels,
+  label range validated).
 * ``regionloss numpy, generic bincount path``: the bincount path CuPy, JAX and PyTorch
-  share, run on NumPy: why NumPy has its own specialisation.
+  share, run on NumPy: why NumPy has its own kernels.
 * ``regionloss numpy, standard path``: the pure array-API fallback (comparisons against
   ``arange(C)``), which array-api-strict and Dask use: why the native path exists.
 * ``regionloss jax (jit)``: the same call jitted, inputs already on the device.
@@ -20,6 +20,13 @@ batch, in one run, and the script prints medians and ratios against the hand-wri
 
 Targets (issue 3): regionloss numpy >= 2x faster than torchmetrics, and within 1.2x of
 the hand-written bincount.
+
+A second section, "numpy kernels", times the NumPy counting kernels of
+``regionloss._counting`` against each other (``confusion_counts(method=...)``: ``auto``,
+``sparse`` = disagreement-only bincount + class sizes, ``joint`` = one joint-index bincount,
+``native`` = the generic path CuPy/JAX/torch share) on the issue's random labels and on
+realistic masks (ellipses, errors at the borders, mostly agreeing), pooled and per sample,
+uint8 and int64, one 512 x 512 image and batches: the measurements behind ``auto``'s choice.
 
 Usage::
 
@@ -168,6 +175,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small maps, few repeats")
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--no-kernels", action="store_true",
+                        help="skip the 'numpy kernels' section")
     args = parser.parse_args(argv)
     shape = (2, 128, 128) if args.quick else (16, 512, 512)
     repeats = args.repeats or (3 if args.quick else 7)
@@ -202,6 +211,102 @@ def main(argv=None):
           f"{times['regionloss numpy, generic bincount path'] / ours:.2f}x")
     print(f"standard (comparison) path / numpy path: "
           f"{times['regionloss numpy, standard path'] / ours:.1f}x")
+    if not args.no_kernels:
+        kernel_section(args.quick, repeats)
+
+
+def blob_masks(n, size, num_classes, *, ignore=None, seed=0):
+    """Realistic label maps: ellipses per class, a prediction that errs at the borders
+    (shifted, scaled) plus 0.2 % scattered noise; ``ignore`` fills a 5 % band (void)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    pred = np.zeros((n, size, size), np.uint8)
+    target = np.zeros((n, size, size), np.uint8)
+    for i in range(n):
+        for c in range(1, num_classes):
+            cy, cx = rng.uniform(0.15 * size, 0.85 * size, 2)
+            ry, rx = rng.uniform(0.04 * size, 0.18 * size, 2)
+            target[i][((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1] = c
+            dy, dx = rng.normal(0, 2, 2)
+            g = rng.uniform(0.9, 1.1)
+            pred[i][((yy - cy - dy) / (ry * g)) ** 2 + ((xx - cx - dx) / (rx * g)) ** 2 <= 1] = c
+        if ignore is not None:
+            target[i][:, : size // 20] = ignore
+    noise = rng.random(pred.shape) < 0.002
+    pred = np.where(noise, rng.integers(0, num_classes, pred.shape), pred).astype(np.uint8)
+    return pred, target
+
+
+def kernel_section(quick, repeats):
+    """Interleaved medians of the NumPy kernels on several kinds of input."""
+    from regionloss._counting import confusion_counts
+
+    n = 2 if quick else 16
+    size = 128 if quick else 512
+    issue_p, issue_t = make_data((n, size, size), 19, 0.05)
+    b19p, b19t = blob_masks(n, size, 19, ignore=255, seed=1)
+    b5p, b5t = blob_masks(n, size, 5, seed=2)
+    one_p, one_t = blob_masks(1, size, 5, seed=3)
+    small_p, small_t = blob_masks(64 if not quick else 8, 64, 3, seed=4)
+    rng = np.random.default_rng(5)
+    noisy_t = rng.integers(0, 19, (n // 2, size, size)).astype(np.uint8)
+    noisy_p = np.where(rng.random(noisy_t.shape) < 0.1,
+                       rng.integers(0, 19, noisy_t.shape), noisy_t).astype(np.uint8)
+    cases = [
+        (f"issue data {issue_t.shape} int64 C19 ign255", issue_p, issue_t, 19, 255),
+        (f"masks {b19t.shape} uint8 C19 ign255", b19p, b19t, 19, 255),
+        (f"masks {b19t.shape} int64 C19 ign255", b19p.astype(np.int64),
+         b19t.astype(np.int64), 19, 255),
+        (f"masks {b5t.shape} int16 C5", b5p.astype(np.int16), b5t.astype(np.int16), 5, None),
+        (f"scattered 10 % errors {noisy_t.shape} uint8 C19", noisy_p, noisy_t, 19, None),
+        (f"one mask {one_t[0].shape} uint8 C5", one_p[0], one_t[0], 5, None),
+        (f"small masks {small_t.shape} uint8 C3", small_p, small_t, 3, None),
+    ]
+    methods = ("auto", "sparse", "joint", "native")
+    order_rng = np.random.default_rng(0)
+    print(f"\nnumpy kernels: confusion_counts(method=...), median ms of {repeats} interleaved "
+          "runs (ratio: method / auto)")
+    print(f"{'input':44s} {'per_sample':>10s} " + " ".join(f"{m:>15s}" for m in methods))
+    for label, p, t, C, ignore in cases:
+        for per_sample in (False, True):
+            if per_sample and p.ndim < 3:
+                continue
+            fns = {m: (lambda m=m: confusion_counts(p, t, num_classes=C, ignore_index=ignore,
+                                                    per_sample=per_sample, method=m))
+                   for m in methods}
+            ref = fns["native"]()
+            times = {m: [] for m in methods}
+            for m in methods:
+                assert np.array_equal(fns[m](), ref), m          # and a warm-up
+            for _ in range(repeats):
+                # a fresh random order per run: no method always follows the same one (a
+                # rotation would keep "auto" right after "native"'s big allocations)
+                for m in order_rng.permutation(methods):
+                    start = time.perf_counter()
+                    fns[m]()
+                    times[m].append(time.perf_counter() - start)
+            med = {m: statistics.median(v) for m, v in times.items()}
+            print(f"{label:44s} {str(per_sample):>10s} " + " ".join(
+                f"{med[m] * 1e3:8.2f} ({med[m] / med['auto']:4.2f})" for m in methods))
+
+    # The joint path for one-byte labels: a 256-entry lookup table (one gather) against the
+    # multiply + range masks + ignore mask of the general joint kernel, on uint8 issue data.
+    from regionloss import _counting
+
+    p8, t8 = issue_p.astype(np.uint8), issue_t.astype(np.uint8)
+    fns = {"byte table": lambda: _counting._numpy_byte_counts(p8, t8, 19, 255),
+           "joint kernel": lambda: _counting._numpy_joint_counts(p8, t8, 19, 255, False)}
+    assert np.array_equal(fns["byte table"]()[0], fns["joint kernel"]()[0])
+    times = {k: [] for k in fns}
+    for r in range(repeats):
+        for k in (list(fns) if r % 2 else list(fns)[::-1]):
+            start = time.perf_counter()
+            fns[k]()
+            times[k].append(time.perf_counter() - start)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"\none-byte labels {t8.shape} C19 ign255, whole array: byte table "
+          f"{med['byte table'] * 1e3:.2f} ms, joint kernel {med['joint kernel'] * 1e3:.2f} ms "
+          f"({med['joint kernel'] / med['byte table']:.2f}x)")
 
 
 def _to_host(x):

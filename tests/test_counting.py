@@ -233,3 +233,154 @@ def test_bad_inputs():
         rl.confusion_matrix(PRED[0], TARGET[0], num_classes=3, per_sample=True)
     with pytest.raises(ValueError, match="method must be"):
         confusion_counts(PRED, TARGET, num_classes=3, method="fast")
+
+
+# ------------------------------------------------------------------ NumPy kernels agree
+#
+# NumPy has two kernels of its own (regionloss._counting): "joint" (one bincount over the
+# joint index built in intp) and "sparse" (bincount of the disagreeing pixels only, the
+# diagonal from class sizes, block by block, handing blocks it declines to "joint"). They,
+# the generic native bincount path and the pure array-API comparison path must give the
+# same counts, the same drops (validate=False) and the same errors (validate=True).
+
+import contextlib  # noqa: E402
+
+from regionloss import _counting  # noqa: E402
+
+ALL_METHODS = ("auto", "sparse", "joint", "native", "standard")
+
+
+@contextlib.contextmanager
+def _small_blocks(block):
+    """Tiny blocks and no size threshold, so small inputs cross block boundaries and
+    mix sparse and joint blocks (hypothesis does not mix with monkeypatch)."""
+    saved = _counting._NP_BLOCK, _counting._NP_SPARSE_MIN_PIXELS
+    _counting._NP_BLOCK, _counting._NP_SPARSE_MIN_PIXELS = block, 0
+    try:
+        yield
+    finally:
+        _counting._NP_BLOCK, _counting._NP_SPARSE_MIN_PIXELS = saved
+
+
+def _all_paths(pred, target, **kw):
+    out = {}
+    for method in ALL_METHODS:
+        try:
+            out[method] = confusion_counts(pred, target, method=method, **kw)
+        except ValueError as exc:
+            out[method] = f"ValueError: {exc}"
+    return out
+
+
+def _assert_all_equal(results):
+    ref = results["standard"]
+    for method, got in results.items():
+        if isinstance(ref, str) or isinstance(got, str):
+            assert isinstance(got, str) and got == ref, (method, got, ref)
+        else:
+            assert got.dtype == np.int64, method
+            np.testing.assert_array_equal(got, ref, err_msg=method)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    shape=st.sampled_from([(1,), (7,), (3, 40), (2, 5, 9), (4, 3, 3, 3), (0, 5)]),
+    C=st.integers(1, 30),
+    seed=st.integers(0, 2**32 - 1),
+    per_sample=st.booleans(),
+    dtype=st.sampled_from(["uint8", "int8", "int16", "uint16", "int32", "int64", "uint64"]),
+    ignore=st.sampled_from([None, 255, 100, -1, 0, "last", "C"]),
+    agree=st.floats(0, 1),
+    bad=st.sampled_from([None, "target", "pred", "both", "pred_at_ignored"]),
+    validate=st.booleans(),
+    block=st.sampled_from([None, 16, 50]),
+)
+def test_every_path_agrees_property(shape, C, seed, per_sample, dtype, ignore, agree, bad,
+                                    validate, block):
+    rng = np.random.default_rng(seed)
+    ignore = {"last": C - 1, "C": C}.get(ignore, ignore)
+    if ignore is not None and ignore < 0 and dtype.startswith("u"):
+        ignore = None
+    if dtype == "int8":
+        C = min(C, 20)  # values up to C + 9 must fit
+        if ignore == 255:
+            ignore = -1
+    target = rng.integers(0, C, shape)
+    pred = np.where(rng.random(shape) < agree, target, rng.integers(0, C, shape))
+    if ignore is not None:
+        ignored = rng.random(shape) < 0.2
+        target = np.where(ignored, ignore, target)
+        pred = np.where(ignored & (rng.random(shape) < 0.5), 99, pred)
+    if bad is not None and target.size:
+        i = int(rng.integers(target.size))
+        if bad == "target" and target.flat[i] != ignore:
+            target.flat[i] = C + 5
+        elif bad == "pred" and target.flat[i] != ignore:
+            pred.flat[i] = C + 7
+        elif bad == "both":                                # agreeing, both out of range
+            target.flat[i] = pred.flat[i] = C + 6 if ignore != C + 6 else C + 8
+        elif bad == "pred_at_ignored" and ignore is not None:
+            target.flat[i], pred.flat[i] = ignore, C + 9   # never looked at: no error
+    target, pred = target.astype(dtype), pred.astype(dtype)
+    kw = dict(num_classes=C, ignore_index=ignore, per_sample=per_sample and len(shape) > 1,
+              validate=validate)
+    ctx = _small_blocks(block) if block else contextlib.nullcontext()
+    with ctx:
+        results = _all_paths(pred, target, **kw)
+    _assert_all_equal(results)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "int64"])
+@pytest.mark.parametrize("ignore", [None, 255, -1, 2])
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_paths_agree_on_masks_bigger_than_a_block(dtype, ignore, per_sample):
+    """Real-size masks (several blocks; both kernels picked inside one call): clustered
+    errors (sparse blocks) in one half, noise (joint blocks) in the other."""
+    if ignore == -1 and dtype == "uint8":
+        ignore = None
+    rng = np.random.default_rng(7)
+    C = 5
+    yy, xx = np.mgrid[:512, :640]
+    target = ((yy // 40 + xx // 64) % C).astype(np.int64)
+    pred = np.roll(target, 3, axis=1)                      # errors at the borders only
+    noisy = rng.random(target.shape) < 0.6
+    noisy[:256] = False                                    # first half: few errors
+    pred = np.where(noisy, rng.integers(0, C, target.shape), pred)
+    if ignore is not None:
+        target = np.where(rng.random(target.shape) < 0.05, ignore, target)
+    target = np.stack([target, target[::-1]]).astype(dtype)
+    pred = np.stack([pred, pred[::-1]]).astype(dtype)
+    assert target[0].size > _counting._NP_BLOCK
+    _assert_all_equal(_all_paths(pred, target, num_classes=C, ignore_index=ignore,
+                                 per_sample=per_sample))
+
+
+def test_sparse_kernel_reports_bad_labels_like_the_others():
+    """A label out of range in a block the sparse kernel declines: same message."""
+    target = np.zeros((3, 100, 100), np.uint8)
+    pred = target.copy()
+    pred[2, 50, 60] = 9
+    with _small_blocks(1000):
+        for method in ("auto", "sparse", "joint", "standard"):
+            with pytest.raises(ValueError, match=r"pred holds label 9 at index \(2, 50, 60\)"):
+                confusion_counts(pred, target, num_classes=4, method=method)
+
+
+def test_bool_masks_on_numpy_kernels():
+    rng = np.random.default_rng(1)
+    t = rng.random((3, 50, 50)) < 0.3
+    p = t ^ (rng.random(t.shape) < 0.05)
+    want = confusion_counts(p.astype(np.int64), t.astype(np.int64), num_classes=2,
+                            method="standard")
+    for method in ("auto", "sparse", "joint"):
+        np.testing.assert_array_equal(confusion_counts(p, t, num_classes=2, method=method),
+                                      want)
+        np.testing.assert_array_equal(   # bool against integer labels
+            confusion_counts(p, t.astype(np.uint8), num_classes=2, method=method), want)
+
+
+def test_numpy_kernels_need_numpy():
+    xps = pytest.importorskip("array_api_strict")
+    with pytest.raises(ValueError, match="method='sparse' is a NumPy kernel"):
+        confusion_counts(xps.asarray(PRED), xps.asarray(TARGET), num_classes=3,
+                         method="sparse")
