@@ -145,6 +145,27 @@ def assert_same_namespace(result, backend: Backend):
     assert got == want, f"result namespace {got} differs from the input's {want}"
 
 
+def assert_matches(got, want, backend: Backend, *, dtype=None, **tolerance):
+    """``got`` is an array of ``backend``'s library, of ``want``'s exact shape, equal to it.
+
+    ``np.testing.assert_allclose`` alone broadcasts (a ``(1,)`` result passes against a
+    ``()`` expectation): the shape is compared first, as a tuple. ``want`` is anything
+    NumPy can read (computed on NumPy, by hand, or a reference number). ``dtype``, when
+    given, is the NumPy dtype the result must read back as. ``tolerance``: keywords of
+    ``assert_allclose`` (``rtol``, ``atol``; ``equal_nan`` is True unless given).
+    """
+    assert_same_namespace(got, backend)
+    want = np.asarray(want)
+    assert tuple(got.shape) == want.shape, (
+        f"result shape {tuple(got.shape)} differs from the expected {want.shape}")
+    host = to_numpy(got)
+    assert host.shape == want.shape, f"host copy has shape {host.shape}, expected {want.shape}"
+    if dtype is not None:
+        assert host.dtype == np.dtype(dtype), f"result dtype {host.dtype}, expected {dtype}"
+    tolerance.setdefault("equal_nan", True)
+    np.testing.assert_allclose(host, want, **tolerance)
+
+
 REFERENCE_DIR = os.path.join(os.path.dirname(__file__), "reference")
 
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import regionloss as rl
-from conftest import HAVE_JAX, assert_same_namespace, to_numpy
+from conftest import HAVE_JAX, assert_matches
 
 NAN = float("nan")
 
@@ -248,8 +248,14 @@ def test_backend_matrix(backend, metric):
     for kw in settings_:
         want = fn(pred, target, num_classes=4, ignore_index=255, **kw)
         got = fn(backend(pred), backend(target), num_classes=4, ignore_index=255, **kw)
-        assert_same_namespace(got, backend)
-        np.testing.assert_allclose(to_numpy(got), want, rtol=1e-12, equal_nan=True)
+        # namespace, exact shape (() averaged, (C,) / (N, C) per class) and values
+        assert_matches(got, want, backend, rtol=1e-12)
+        v, d = fn(backend(pred), backend(target), num_classes=4, ignore_index=255,
+                  return_defined=True, **kw)
+        want_v, want_d = fn(pred, target, num_classes=4, ignore_index=255,
+                            return_defined=True, **kw)
+        assert_matches(v, want_v, backend, rtol=1e-12)
+        assert_matches(d, want_d, backend, rtol=0)
 
 
 @pytest.mark.skipif(not HAVE_JAX, reason="JAX not installed")
@@ -349,11 +355,11 @@ def test_accumulator_backends(backend):
     state = acc.init(backend(PRED))
     state = acc.update(state, backend(PRED[:1]), backend(TARGET[:1]))
     state = acc.update(state, backend(PRED[1:]), backend(TARGET[1:]))
-    for kw in (dict(average="macro"), dict(average="none", per_sample=True)):
+    for kw in (dict(average="macro"), dict(average="none", per_sample=True),
+               dict(average="none"), dict(average="weighted", per_sample=True)):
         got = acc.compute(state, **kw)
-        assert_same_namespace(got, backend)
         want = acc.compute(acc.update(acc.init(), PRED, TARGET), **kw)
-        np.testing.assert_allclose(to_numpy(got), want, rtol=1e-12, equal_nan=True)
+        assert_matches(got, want, backend, rtol=1e-12)
 
 
 @pytest.mark.skipif(not HAVE_JAX, reason="JAX not installed")
@@ -398,8 +404,6 @@ def test_sklearn_conventions_documented():
 
 def test_dice_score_is_one_minus_dice_loss():
     """On one-hot predictions with zero smoothing (empty pair: score 1 = loss 0)."""
-    if not hasattr(rl, "dice_loss"):
-        pytest.skip("regionloss.dice_loss is not available yet")
     onehot = np.eye(C)[PRED]
     for per_sample in (True, False):
         loss = rl.dice_loss(onehot, TARGET, class_axis=-1, activation=None, smooth_nr=0.0,
@@ -412,8 +416,6 @@ def test_dice_score_is_one_minus_dice_loss():
 @settings(max_examples=20, deadline=None)
 @given(label_maps)
 def test_dice_score_is_one_minus_dice_loss_property(params):
-    if not hasattr(rl, "dice_loss"):
-        pytest.skip("regionloss.dice_loss is not available yet")
     pred, target, k = _maps(params)
     onehot = np.eye(k)[pred]
     loss = rl.dice_loss(onehot, target, class_axis=-1, activation=None, smooth_nr=0.0,
@@ -429,16 +431,14 @@ def test_dice_score_is_one_minus_dice_loss_property(params):
 def test_to_labels(backend):
     logits = np.array([[[0.1, 2.0, -1.0], [3.0, 3.0, 0.0]]])  # (1, 2, 3), channels-last
     labels = rl.to_labels(backend(logits))
-    assert_same_namespace(labels, backend)
-    np.testing.assert_array_equal(to_numpy(labels), [[1, 0]])  # tie -> lowest index
+    assert_matches(labels, [[1, 0]], backend, dtype=np.int64, rtol=0)  # tie -> lowest index
     first = rl.to_labels(backend(np.moveaxis(logits, -1, 1)), class_axis=1)
-    np.testing.assert_array_equal(to_numpy(first), [[1, 0]])
+    assert_matches(first, [[1, 0]], backend, dtype=np.int64, rtol=0)
     probs = np.array([[[0.2], [0.5], [0.9]]])
-    np.testing.assert_array_equal(
-        to_numpy(rl.to_labels(backend(probs), class_axis=-1, threshold=0.5)), [[0, 1, 1]])
-    np.testing.assert_array_equal(
-        to_numpy(rl.to_labels(backend(probs[..., 0]), class_axis=None, threshold=0.5)),
-        [[0, 1, 1]])
+    assert_matches(rl.to_labels(backend(probs), class_axis=-1, threshold=0.5), [[0, 1, 1]],
+                   backend, dtype=np.int64, rtol=0)
+    assert_matches(rl.to_labels(backend(probs[..., 0]), class_axis=None, threshold=0.5),
+                   [[0, 1, 1]], backend, dtype=np.int64, rtol=0)
 
 
 def test_to_labels_errors():
@@ -475,3 +475,118 @@ def test_errors():
         rl.dice_score(PRED, TARGET, num_classes=C, alpha=0.2)
     with pytest.raises(ValueError, match="target holds label 9"):
         rl.dice_score(PRED, np.where(TARGET == 2, 9, TARGET), num_classes=C)
+
+
+# ------------------------------------------------------------------------ review fixes
+
+
+@pytest.mark.parametrize("zd", [5.0, 0.5, -1.0, float("inf"), 2])
+def test_zero_division_is_nan_zero_or_one(zd):
+    """Review finding 2.5: the library accepted 5.0 while the CLI rejected 0.5."""
+    cm = rl.confusion_matrix(PRED, TARGET, num_classes=C)
+    with pytest.raises(ValueError, match=r"zero_division must be nan, 0.0 or 1.0"):
+        rl.score_confusion(cm, metric="dice", zero_division=zd)
+    with pytest.raises(ValueError, match=r"zero_division must be nan, 0.0 or 1.0"):
+        rl.dice_score(PRED, TARGET, num_classes=C, zero_division=zd)
+    with pytest.raises(ValueError, match=r"zero_division must be nan, 0.0 or 1.0"):
+        rl.MetricAccumulator("iou", num_classes=C, zero_division=zd)
+
+
+def test_zero_division_accepts_numpy_scalars_and_ints():
+    got = rl.dice_score(PRED, TARGET, num_classes=C, zero_division=np.float32(1.0))
+    assert got == pytest.approx((0.5 + 5 / 6 + 0.5 + 1) / 4)
+    assert rl.dice_score(PRED, TARGET, num_classes=C, zero_division=0) == pytest.approx(
+        (0.5 + 5 / 6 + 0.5 + 0) / 4)
+    assert math.isnan(float(rl.dice_score(np.zeros((1, 2), np.int64), np.zeros((1, 2), np.int64),
+                                          num_classes=2, include_background=False,
+                                          zero_division=np.float64("nan"))))
+    with pytest.raises(TypeError, match="zero_division must be a number"):
+        rl.dice_score(PRED, TARGET, num_classes=C, zero_division=True)
+
+
+def test_options_accept_numpy_and_jax_scalars():
+    """Review finding 2.6: np.float32(0.5) was refused ("beta must be a number")."""
+    want = rl.fbeta_score(PRED, TARGET, num_classes=C, beta=0.5, average="none")
+    for beta in (np.float32(0.5), np.float64(0.5), np.asarray(0.5)):
+        got = rl.fbeta_score(PRED, TARGET, num_classes=C, beta=beta, average="none")
+        np.testing.assert_allclose(got, want, rtol=1e-7, equal_nan=True)
+    got = rl.tversky_score(PRED, TARGET, num_classes=C, alpha=np.float32(0.5),
+                           beta=np.int64(1), average="none")
+    np.testing.assert_allclose(got, ref_metric("tversky", *STATS.sum(0).T, alpha=0.5, beta=1),
+                               rtol=1e-7, equal_nan=True)
+    acc = rl.MetricAccumulator("fbeta", num_classes=C, beta=np.float32(2.0))
+    assert acc.options == {"beta": 2.0} and type(acc.options["beta"]) is float
+    for bad in ("0.5", None, np.zeros(2), True):
+        with pytest.raises(TypeError, match="beta must be a number"):
+            rl.fbeta_score(PRED, TARGET, num_classes=C, beta=bad)
+
+
+@pytest.mark.skipif(not HAVE_JAX, reason="JAX not installed")
+def test_options_jax_scalar_concrete_ok_traced_refused():
+    import jax
+    import jax.numpy as jnp
+
+    want = rl.fbeta_score(PRED, TARGET, num_classes=C, beta=0.5)
+    assert float(rl.fbeta_score(PRED, TARGET, num_classes=C, beta=jnp.float32(0.5))) == \
+        pytest.approx(float(want), rel=1e-7)
+    with pytest.raises(TypeError, match="beta must be a static number"):
+        jax.jit(lambda b: rl.fbeta_score(jnp.asarray(PRED), jnp.asarray(TARGET),
+                                         num_classes=C, beta=b))(0.5)
+
+
+def test_signatures_show_metric_options():
+    """Review finding 2.7: alpha/beta were hidden in **kwargs."""
+    import inspect
+
+    sig = inspect.signature(rl.tversky_score)
+    assert sig.parameters["alpha"].default == 0.3 and sig.parameters["beta"].default == 0.7
+    assert sig.parameters["alpha"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert "kwargs" not in sig.parameters
+    assert inspect.signature(rl.fbeta_score).parameters["beta"].default == 1.0
+    assert "beta" not in inspect.signature(rl.dice_score).parameters
+    assert [p.name for p in sig.parameters.values()
+            if p.kind is inspect.Parameter.POSITIONAL_ONLY] == ["pred", "target"]
+    sig.bind(PRED, TARGET, num_classes=C, alpha=0.1, beta=0.2)
+    for fn, names in ((rl.tversky_score, ("alpha", "beta")), (rl.fbeta_score, ("beta",))):
+        for name in names:
+            assert f"\n    {name} : float, default" in fn.__doc__
+    # the options behave as declared
+    np.testing.assert_allclose(rl.tversky_score(PRED, TARGET, num_classes=C, average="none"),
+                               ref_metric("tversky", *STATS.sum(0).T), equal_nan=True)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        rl.fbeta_score(PRED, TARGET, num_classes=C, alpha=0.2)
+
+
+def test_docstrings_have_returns_sections():
+    for obj in (rl.class_statistics, rl.MetricAccumulator.compute, rl.to_labels,
+                rl.score_confusion, rl.dice_score, rl.confusion_matrix):
+        assert "Returns\n" in obj.__doc__ and "-------" in obj.__doc__, obj.__name__
+
+
+def test_to_labels_refuses_nan_scores(backend):
+    """Review finding 2.8: NaN logits turned into labels silently."""
+    logits = np.array([[[0.1, 2.0, -1.0], [3.0, np.nan, 0.0]]])
+    if backend.name == "dask":  # lazy: values cannot be looked at, no check
+        rl.to_labels(backend(logits))
+        return
+    with pytest.raises(ValueError, match=r"1 NaN value\(s\), the first at index \(0, 1, 1\)"):
+        rl.to_labels(backend(logits))
+    probs = np.array([[0.2, np.nan, 0.9, np.nan]])
+    with pytest.raises(ValueError, match=r"2 NaN value\(s\), the first at index \(0, 1\)"):
+        rl.to_labels(backend(probs), class_axis=None, threshold=0.5)
+    got = rl.to_labels(backend(probs), class_axis=None, threshold=0.5, validate=False)
+    assert_matches(got, [[0, 0, 1, 0]], backend, rtol=0)
+
+
+@pytest.mark.skipif(not HAVE_JAX, reason="JAX not installed")
+def test_to_labels_under_jit_does_not_check():
+    import jax
+    import jax.numpy as jnp
+
+    f = jax.jit(lambda s: rl.to_labels(s, class_axis=None, threshold=0.5))
+    got = f(jnp.asarray([0.2, jnp.nan, 0.9]))
+    np.testing.assert_array_equal(np.asarray(got), [0, 0, 1])
+    with pytest.raises(ValueError, match="NaN"):
+        rl.to_labels(jnp.asarray([0.2, jnp.nan, 0.9]), class_axis=None, threshold=0.5)
+    with pytest.raises(ValueError, match="threshold must not be NaN"):
+        rl.to_labels(np.zeros(3), class_axis=None, threshold=float("nan"))

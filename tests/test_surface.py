@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import assert_same_namespace, to_numpy
+from conftest import assert_matches
 from regionloss import _surface_kernels as kernels
 from regionloss.surface import (
     SURFACE_METRICS,
@@ -243,8 +243,10 @@ def test_ignore_index_removes_voxels_from_both_masks():
     target_all = np.where(target == 1, 255, target)
     pred_all = np.where(target == 1, 0, pred)
     pred_all[0, 10, 10] = 0
-    got = hausdorff_distance(pred_all, target_all, ignore_index=255, zero_division=7.0, **kw)
-    np.testing.assert_array_equal(got, [[7.0]])
+    got = hausdorff_distance(pred_all, target_all, ignore_index=255, zero_division=0.0, **kw)
+    np.testing.assert_array_equal(got, [[0.0]])
+    got = hausdorff_distance(pred_all, target_all, ignore_index=255, **kw)
+    np.testing.assert_array_equal(got, [[NAN]])
 
 
 @pytest.mark.parametrize("ignore_index", [255, -1, 3])
@@ -383,9 +385,13 @@ def _ok():
     (lambda p, t: (p, t[:, :3]), {}, ValueError, r"same shape.*\(1, 4, 4\).*\(1, 3, 4\)"),
     (lambda p, t: (p[0], t[0]), {}, ValueError, "sample axis 0"),
     (lambda p, t: (p[None, None], t[None, None]), {}, ValueError, "2 or 3 spatial"),
-    (lambda p, t: (p, t + 5), {}, ValueError, r"target holds label\(s\) \[5\]"),
-    (lambda p, t: (p - 1, t), {}, ValueError, r"pred holds label\(s\) \[-1\]"),
-    (lambda p, t: (p, t + 255), {"ignore_index": 254}, ValueError, "ignore_index=254"),
+    (lambda p, t: (p, t + 5), {}, ValueError,
+     r"^label values out of range: target holds label 5 at index \(0, 0, 0\) \(16 such "
+     r"pixel\(s\)\), outside \[0, num_classes=2\)$"),
+    (lambda p, t: (p - 1, t), {}, ValueError,
+     r"pred holds label -1 at index \(0, 0, 0\) \(16 such pixel\(s\)\)"),
+    (lambda p, t: (p, t + 255), {"ignore_index": 254}, ValueError,
+     r"target holds label 255 .* and is not ignore_index=254"),
     (lambda p, t: (p, t), {"num_classes": 0}, ValueError, "num_classes must be >= 1"),
     (lambda p, t: (p, t), {"num_classes": 2.0}, TypeError, "num_classes must be an int"),
     (lambda p, t: (p, t), {"num_classes": 1, "include_background": False}, ValueError,
@@ -404,9 +410,16 @@ def _ok():
     (lambda p, t: (p, t), {"per_sample": False}, ValueError, "different samples"),
     (lambda p, t: (p, t), {"zero_division": "nan"}, TypeError, "zero_division"),
     (lambda p, t: (p, t), {"empty_distance": -1.0}, ValueError, "empty_distance must be >= 0"),
-    (lambda p, t: (p, t), {"zero_division": INF}, ValueError, "zero_division must be finite"),
+    (lambda p, t: (p, t), {"zero_division": INF}, ValueError,
+     r"zero_division must be nan, 0.0 or 1.0 .*got inf"),
+    (lambda p, t: (p, t), {"zero_division": 5.0}, ValueError,
+     r"zero_division must be nan, 0.0 or 1.0"),
+    (lambda p, t: (p, t), {"zero_division": 0.5}, ValueError,
+     r"zero_division must be nan, 0.0 or 1.0"),
+    (lambda p, t: (p, t), {"zero_division": True}, TypeError, "zero_division must be a number"),
     (lambda p, t: (p + 255, t), {"ignore_index": 255}, ValueError,
-     r"pred holds label\(s\) \[255\] outside \[0, 2\) where the reference is not ignored"),
+     r"pred holds label 255 at index \(0, 0, 0\) \(16 such pixel\(s\)\), outside "
+     r"\[0, num_classes=2\) where the reference is not ignored"),
     (lambda p, t: (p, t), {"ignore_index": 1.5}, TypeError, "ignore_index must be an int"),
 ])
 def test_errors_hausdorff(make, kwargs, exc, match):
@@ -482,17 +495,75 @@ def test_backend_matrix(backend):
     for fn, extra in ((hausdorff_distance, {"percentile": 95}),
                       (average_surface_distance, {}),
                       (surface_dice, {"tolerance": 1.0})):
-        got = fn(p, t, **kw, **extra)
-        assert_same_namespace(got, backend)
-        np.testing.assert_allclose(to_numpy(got), fn(pred, target, **kw, **extra),
-                                   rtol=1e-12, atol=0)
-        macro = fn(p, t, average="macro", **kw, **extra)
-        assert_same_namespace(macro, backend)
-        np.testing.assert_allclose(to_numpy(macro), fn(pred, target, average="macro", **kw,
-                                                       **extra), rtol=1e-12)
+        # exact shapes: (N, C) and () -- assert_allclose alone would let (1,) pass for ()
+        want = fn(pred, target, **kw, **extra)
+        assert want.shape == (2, 3)
+        assert_matches(fn(p, t, **kw, **extra), want, backend, dtype=np.float64,
+                       rtol=1e-12, atol=0)
+        want = fn(pred, target, average="macro", **kw, **extra)
+        assert want.shape == ()
+        assert_matches(fn(p, t, average="macro", **kw, **extra), want, backend,
+                       dtype=np.float64, rtol=1e-12)
+        want = fn(pred, target, include_background=False, **kw, **extra)
+        assert_matches(fn(p, t, include_background=False, **kw, **extra), want, backend,
+                       dtype=np.float64, rtol=1e-12)
     res = surface_metrics(p, t, tolerance=1.0, **kw)
-    for v in res.values():
-        assert_same_namespace(v, backend)
+    want = surface_metrics(pred, target, tolerance=1.0, **kw)
+    assert set(res) == set(want)
+    for name, v in res.items():
+        assert_matches(v, want[name], backend, dtype=np.float64, rtol=1e-12)
+
+
+def test_macro_is_zero_dimensional_on_torch():
+    """Review finding 1.1: torch's macro average came back with shape (1,)."""
+    torch = pytest.importorskip("torch")
+    r = np.random.default_rng(0)
+    p, t = r.integers(0, 3, (2, 8, 9)), r.integers(0, 3, (2, 8, 9))
+    for fn, extra in ((hausdorff_distance, {}), (average_surface_distance, {}),
+                      (surface_dice, {"tolerance": 1.0})):
+        got = fn(torch.asarray(p), torch.asarray(t), num_classes=3, average="macro", **extra)
+        assert isinstance(got, torch.Tensor)
+        assert tuple(got.shape) == () and got.dtype == torch.float64
+        assert float(got) == float(fn(p, t, num_classes=3, average="macro", **extra))
+
+
+def test_from_kernel_keeps_shape_dtype_and_namespace(backend):
+    """The kernel layer's way back: 0-d stays 0-d, (N, C) stays (N, C), float64."""
+    like = backend(np.zeros((1, 2, 2), dtype=np.int64))
+    for values in (np.float64(2.5), np.asarray(2.5), np.arange(6.0).reshape(2, 3),
+                   np.full((1, 1), np.inf)):
+        got = kernels.from_kernel(np, values, like)
+        assert_matches(got, values, backend, dtype=np.float64, rtol=0)
+
+
+def test_macro_uses_the_shared_nanmean(monkeypatch):
+    """Review finding 2.2: one NaN-aware mean for overlap and boundary metrics."""
+    from regionloss import _average
+    from regionloss import surface as surface_mod
+
+    calls = []
+
+    def spy(xp, values, axis, *args, **kwargs):
+        calls.append((tuple(values.shape), axis))
+        return _average.nanmean(xp, values, axis, *args, **kwargs)
+
+    monkeypatch.setattr(surface_mod, "nanmean", spy)
+    pred, target = _empty_cases()
+    got = hausdorff_distance(pred, target, num_classes=2, average="macro")
+    assert calls == [((4, 2), -1), ((4,), 0)]
+    assert float(got) == INF  # the one-empty samples keep their inf
+
+
+def test_surface_module_does_not_branch_on_the_backend():
+    """Review finding 2.4: the formula module leaves every backend question to the kernels."""
+    import inspect
+
+    from regionloss import surface as surface_mod
+
+    source = inspect.getsource(surface_mod)
+    for needle in ("array_api_compat", "aac.", "is_cupy", "import jax", "import torch",
+                   "import cupy", "jax_enable_x64", ".device"):
+        assert needle not in source, needle
 
 
 # --------------------------------------------------------------------------- kernels
@@ -685,13 +756,30 @@ def test_cupy_branches_with_a_numpy_stand_in(monkeypatch):
         "hd95": surface_mod._Spec("hd", q=95.0, mode="max"),
         "assd": surface_mod._Spec("asd", mode="pooled"),
         "nsd": surface_mod._Spec("nsd", tolerance=np.full(3, 1.0))},
-        include_background=True, zero_division=NAN, empty_distance=None, **kw)[1:]
+        include_background=True, zero_division=NAN, empty_distance=None, **kw)
     monkeypatch.undo()
     np.testing.assert_array_equal(got["hd95"], hausdorff_distance(pred, target, percentile=95,
                                                                   **kw))
     np.testing.assert_array_equal(got["assd"], average_surface_distance(pred, target, **kw))
     np.testing.assert_array_equal(got["nsd"], surface_dice(pred, target, tolerance=1.0, **kw))
-    with pytest.raises(ValueError, match=r"target holds label\(s\) \[7\]"):
+    with pytest.raises(ValueError, match=r"target holds label 7 at index"):
         monkeypatch.setattr(kernels, "to_kernel",
                             lambda x: (fake, np.asarray(x).view(DeviceArray)))
         hausdorff_distance(pred, np.where(target == 1, 7, target), **kw)
+
+
+def test_label_error_is_the_overlap_metrics_message():
+    """One label-range helper: the same bad maps, the same words as dice_score."""
+    import regionloss as rl
+
+    pred, target = _ok()
+    target[0, 1, 2] = 9
+    pred[0, 3, 3] = -1
+    for ignore_index in (None, 255):
+        with pytest.raises(ValueError) as ours:
+            hausdorff_distance(pred, target, num_classes=2, ignore_index=ignore_index)
+        with pytest.raises(ValueError) as theirs:
+            rl.dice_score(pred, target, num_classes=2, ignore_index=ignore_index)
+        assert str(ours.value) == str(theirs.value)
+        assert "target holds label 9 at index (0, 1, 2)" in str(ours.value)
+        assert "pred holds label -1 at index (0, 3, 3)" in str(ours.value)

@@ -22,6 +22,7 @@ Everything here is written against the array API: no value-dependent Python bran
 from __future__ import annotations
 
 import math
+import numbers
 
 from ._backend import is_nan_value, safe_divide, scalar
 from ._counting import count_dtype
@@ -29,6 +30,7 @@ from ._counting import count_dtype
 __all__ = [
     "AVERAGES",
     "check_average",
+    "check_zero_division",
     "apply_zero_division",
     "nan_sum_count",
     "nanmean",
@@ -50,17 +52,42 @@ def check_average(average) -> str:
     return average
 
 
+ZERO_DIVISION_CHOICES = "nan, 0.0 or 1.0"
+
+
 def check_zero_division(zero_division) -> float:
-    """``zero_division`` must be NaN, 0.0 or 1.0 (any float is accepted, NaN by default)."""
-    if isinstance(zero_division, bool) or not isinstance(zero_division, (int, float)):
+    """Validate ``zero_division``, the value of a metric whose denominator is zero.
+
+    It must be NaN (the default: left out of every NaN-aware mean), 0.0 or 1.0 (entering
+    the means like any other value), the rule of every metric of the library (overlap
+    and boundary metrics) and of the ``--zero-division`` option of the CLI. Any real
+    number type is accepted (Python, NumPy scalars such as ``np.float32(1)``); a bool, a
+    string or any other value is an error.
+
+    Returns
+    -------
+    float
+        ``nan``, ``0.0`` or ``1.0``.
+
+    Raises
+    ------
+    TypeError
+        ``zero_division`` is not a real number.
+    ValueError
+        It is a number other than NaN, 0 and 1.
+    """
+    if isinstance(zero_division, bool) or not isinstance(zero_division, numbers.Real):
         raise TypeError(
-            "zero_division must be a float (nan, 0.0 or 1.0), got "
+            f"zero_division must be a number ({ZERO_DIVISION_CHOICES}), got "
             f"{type(zero_division).__name__} {zero_division!r}"
         )
-    zero_division = float(zero_division)
-    if math.isinf(zero_division):
-        raise ValueError(f"zero_division must be finite or nan, got {zero_division}")
-    return zero_division
+    value = float(zero_division)
+    if not (math.isnan(value) or value in (0.0, 1.0)):
+        raise ValueError(
+            f"zero_division must be {ZERO_DIVISION_CHOICES} (the value of a metric whose "
+            f"denominator is zero), got {zero_division!r}"
+        )
+    return value
 
 
 def apply_zero_division(xp, raw, zero_division):

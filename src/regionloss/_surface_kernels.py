@@ -10,7 +10,10 @@ bounding boxes, numbers of surface voxels). So the work runs on one of two array
   profiles (a few hundred booleans) and the crop corners come to the host.
 
 Every other namespace (JAX, PyTorch, array-api-strict, Dask, ...) is copied to a NumPy
-array on the host first (:func:`to_kernel`), and the (N, C) result is copied back.
+array on the host first (:func:`to_kernel`), and the (N, C) or 0-d result is copied back
+(:func:`from_kernel`). The work on a CuPy array runs on the GPU that holds it
+(:func:`kernel_device`). These three are the only places of the boundary metrics that know
+which library the caller uses: :mod:`regionloss.surface` itself never branches on it.
 
 Fast path and fallback (the project's rule for backend-specific code):
 
@@ -33,6 +36,8 @@ import numpy as np
 
 __all__ = [
     "to_kernel",
+    "from_kernel",
+    "kernel_device",
     "is_cupy_module",
     "ndimage_for",
     "class_boxes",
@@ -82,6 +87,54 @@ def to_kernel(x: Any):
         return np, np.from_dlpack(x)
     except Exception:  # noqa: BLE001 - not DLPack-capable: the buffer protocol / __array__
         return np, np.asarray(x)
+
+
+def kernel_device(x: Any):
+    """The context the kernel work on ``x`` runs in: ``with kernel_device(x): ...``.
+
+    For a CuPy array, its device (so that every temporary and the result live on the GPU
+    that holds ``x``, not on the current one); a null context for everything else.
+    """
+    import contextlib
+
+    import array_api_compat as aac
+
+    if aac.is_cupy_array(x):
+        return x.device
+    return contextlib.nullcontext()
+
+
+def from_kernel(mod, values, like: Any):
+    """A kernel result (NumPy or CuPy) as an array of ``like``'s namespace and device.
+
+    The inverse of :func:`to_kernel`. The shape is kept exactly: a 0-d result stays 0-d
+    (``average="macro"``), never becomes ``(1,)``.
+
+    * CuPy: the work ran on ``like``'s GPU (:func:`kernel_device`), so the result already
+      is an array of the caller, on its device: returned as it is.
+    * NumPy caller: the NumPy array.
+    * Any other namespace: ``xp.asarray(values, dtype=..., device=...)`` with the caller's
+      own ``asarray``, written once for every library: float64 wherever the namespace has
+      it (float32 on JAX without ``jax_enable_x64``), on ``like``'s device (a JAX array
+      sharded over several devices gets JAX's default placement, as the metric states do).
+    """
+    if is_cupy_module(mod):
+        return mod.asarray(values)
+    values = np.asarray(values)
+    import array_api_compat as aac
+
+    if aac.is_numpy_array(like):
+        return values
+    from ._backend import namespace
+    from ._counting import count_float_dtype, state_device
+
+    xp = namespace(like)
+    dtype = count_float_dtype(xp) if values.dtype.kind == "f" else None
+    device = state_device(like)
+    try:
+        return xp.asarray(values, dtype=dtype, device=device)
+    except TypeError:  # pragma: no cover - a namespace whose asarray has no device keyword
+        return xp.asarray(values, dtype=dtype)
 
 
 def ndimage_for(mod):

@@ -32,7 +32,9 @@ Conventions (details in ``docs/metrics.md``):
 
 from __future__ import annotations
 
+import inspect
 import math
+import numbers
 from typing import NamedTuple
 
 from . import _formulas as F
@@ -43,7 +45,7 @@ from ._average import (
     check_zero_division,
     nan_sum_count,
 )
-from ._backend import namespace, safe_divide
+from ._backend import is_concrete, namespace, safe_divide
 from ._counting import (
     confusion_counts,
     count_dtype,
@@ -92,6 +94,32 @@ _OPTIONS = {
 }
 
 
+def _real_option(value, name):
+    """A metric option or threshold as a Python float.
+
+    Any real number (Python, NumPy scalars such as ``np.float32(0.5)``) and any concrete
+    0-d real array (a JAX or PyTorch scalar array) is accepted. A traced 0-d array (under
+    ``jax.jit``) cannot be: options choose the formula, they must be static.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got the bool {value!r}")
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if getattr(value, "shape", None) is not None and tuple(value.shape) == ():
+        try:
+            xp = namespace(value)
+        except TypeError:
+            xp = None
+        if xp is not None and xp.isdtype(value.dtype, ("real floating", "integral")):
+            if not is_concrete(value):
+                raise TypeError(
+                    f"{name} must be a static number, got a traced or lazy array; under "
+                    "jax.jit pass it as a Python float (a static argument)"
+                )
+            return float(value)
+    raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+
+
 def _check_options(metric, options):
     if metric not in METRIC_NAMES:
         raise ValueError(f"metric must be one of {METRIC_NAMES}, got {metric!r}")
@@ -103,9 +131,7 @@ def _check_options(metric, options):
     merged = dict(allowed)
     merged.update(options)
     for key, value in merged.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{key} must be a number, got {type(value).__name__} {value!r}")
-        value = float(value)
+        value = _real_option(value, key)
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"{key} must be finite and >= 0, got {value}")
         merged[key] = value
@@ -187,10 +213,25 @@ def confusion_matrix(pred, target, /, *, num_classes, ignore_index=None, per_sam
 
 
 def class_statistics(confusion, /):
-    """Per-class ``(tp, fp, fn, tn)`` of a ``(..., C, C)`` confusion matrix, as floats.
+    r"""Per-class ``(tp, fp, fn, tn)`` of a ``(..., C, C)`` confusion matrix, as floats.
 
-    float64 wherever the namespace has it (float32 on JAX without x64), so counts up to
-    2**53 stay exact. Each has shape ``(..., C)``.
+    With :math:`M` the matrix (rows = reference class, columns = predicted class):
+
+    .. math::
+        tp_c = M_{cc}, \quad fp_c = \sum_r M_{rc} - tp_c, \quad
+        fn_c = \sum_k M_{ck} - tp_c, \quad tn_c = \sum M - tp_c - fp_c - fn_c
+
+    Parameters
+    ----------
+    confusion : integer or float array, ``(C, C)`` or ``(..., C, C)``
+        Counts, as returned by :func:`confusion_matrix`, in any array-API namespace.
+
+    Returns
+    -------
+    tp, fp, fn, tn : tuple of 4 float arrays, each ``(..., C)``
+        float64 wherever the namespace has it (float32 on JAX without x64), so counts up
+        to 2**53 stay exact; in the caller's namespace and on its device. ``tn`` counts,
+        one-vs-rest, every pixel that is class c in neither map.
     """
     xp = namespace(confusion)
     cm = xp.astype(confusion, count_float_dtype(xp))
@@ -262,8 +303,9 @@ def score_confusion(confusion, /, *, metric, average="none", include_background=
     include_background : bool, default True
         False leaves class 0 out of the output and of every average (its pixels still
         count as negatives of the other classes).
-    zero_division : float, default nan
-        The value wherever a denominator is zero. NaN is left out of NaN-aware means.
+    zero_division : {nan, 0.0, 1.0}, default nan
+        The value wherever a denominator is zero. NaN is left out of NaN-aware means;
+        0.0 and 1.0 enter them. Any other value is a ``ValueError``.
     return_defined : bool, default False
         Also return how many values with a non-zero denominator went into each output
         value (an integer array of the output's shape: 0/1 per class for ``"none"``, the
@@ -339,15 +381,15 @@ _COMMON_DOC = """
         average; its pixels still count as negatives of the other classes.
     ignore_index : int or None, default None
         Pixels whose reference equals it leave every count.
-    zero_division : float, default nan
+    zero_division : {{nan, 0.0, 1.0}}, default nan
         The value wherever the denominator is zero (NaN is left out of NaN-aware means;
-        1.0 or 0.0 enter them).
+        1.0 or 0.0 enter them). Any other value is a ``ValueError``.
     return_defined : bool, default False
         Also return, as a second array of the value's shape, how many (sample, class)
         values with a non-zero denominator went into each value.
     validate : bool, default True
         Raise ``ValueError`` on labels outside ``[0, C)`` when the arrays are concrete
-        (under ``jax.jit`` such pixels are dropped from every count).
+        (under ``jax.jit`` such pixels are dropped from every count).{options}
 
     Returns
     -------
@@ -359,9 +401,14 @@ _COMMON_DOC = """
 
 
 def _make(metric, name, summary, formula, extra_doc="", options=(), average="macro"):
-    """Build one public metric function around :func:`_score`."""
-    option_names = tuple(o for o, _ in options)
-    defaults = dict(options)
+    """Build one public metric function around :func:`_score`.
+
+    ``options``: ``(name, default, description)`` of the metric's own keyword options
+    (``alpha``, ``beta``). They are real keyword-only parameters of the public signature
+    (``inspect.signature``, ``help``) and of the docstring; the function checks the names.
+    """
+    option_names = tuple(o[0] for o in options)
+    defaults = {o[0]: o[1] for o in options}
 
     def metric_fn(pred, target, /, *, num_classes, average=average, per_sample=False,
                   include_background=True, ignore_index=None, zero_division=float("nan"),
@@ -376,12 +423,19 @@ def _make(metric, name, summary, formula, extra_doc="", options=(), average="mac
                       ignore_index=ignore_index, zero_division=zero_division,
                       return_defined=return_defined, validate=validate, **opts)
 
+    signature = inspect.signature(metric_fn)
+    params = [p for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD]
+    params += [inspect.Parameter(o, inspect.Parameter.KEYWORD_ONLY, default=d,
+                                 annotation=float) for o, d in defaults.items()]
+    metric_fn.__signature__ = signature.replace(parameters=params)
+    option_doc = "".join(f"\n    {o} : float, default {d!r}\n        {text}"
+                         for o, d, text in options)
     metric_fn.__name__ = metric_fn.__qualname__ = name
     metric_fn.__module__ = __name__
     metric_fn.__doc__ = (
         f"{summary}\n\n    .. math:: {formula}\n\n    computed per class from hard counts "
         "(one-vs-rest), then averaged over classes as ``average`` says."
-        f"{extra_doc}\n" + _COMMON_DOC.format(average=average)
+        f"{extra_doc}\n" + _COMMON_DOC.format(average=average, options=option_doc)
     )
     return metric_fn
 
@@ -405,7 +459,8 @@ tversky_score = _make(
     r"TI = \frac{tp}{tp + \alpha\,fp + \beta\,fn}",
     "\n\n    Keyword options ``alpha=0.3`` (on false positives) and ``beta=0.7`` (on false "
     "negatives).\n    ``alpha = beta = 0.5`` is Dice, ``alpha = beta = 1`` is IoU.",
-    options=(("alpha", 0.3), ("beta", 0.7)),
+    options=(("alpha", 0.3, "Weight of the false positives (>= 0)."),
+             ("beta", 0.7, "Weight of the false negatives (>= 0; not both 0).")),
 )
 precision = _make(
     "precision", "precision",
@@ -453,7 +508,8 @@ fbeta_score = _make(
     "F-beta score of integer label maps (beta > 1 favours recall).",
     r"F_\beta = \frac{(1 + \beta^2)\,tp}{(1 + \beta^2)\,tp + \beta^2 fn + fp}",
     "\n\n    Keyword option ``beta=1.0`` (F1 = Dice).",
-    options=(("beta", 1.0),),
+    options=(("beta", 1.0, "Recall counts beta times as much as precision (> 0; 1 is "
+                           "F1 = Dice)."),),
 )
 matthews_corrcoef = _make(
     "mcc", "matthews_corrcoef",
@@ -492,8 +548,11 @@ def mean_iou(pred, target, /, *, num_classes, include_background=True, ignore_in
 # --------------------------------------------------------------------------- scores -> labels
 
 
-def to_labels(scores, /, *, class_axis=-1, threshold=None):
-    """Turn logits or probabilities into an integer label map.
+def to_labels(scores, /, *, class_axis=-1, threshold=None, validate=True):
+    r"""Turn logits or probabilities into an integer label map.
+
+    .. math:: \hat y_i = \arg\max_c s_{ic} \quad\text{or}\quad
+              \hat y_i = [\, s_i \ge t \,]
 
     Parameters
     ----------
@@ -506,11 +565,23 @@ def to_labels(scores, /, *, class_axis=-1, threshold=None):
     threshold : float or None, default None
         For a single sigmoid output: label 1 where ``scores >= threshold``, else 0 (use
         0.5 on probabilities, 0.0 on logits).
+    validate : bool, default True
+        On concrete floating-point arrays, raise ``ValueError`` when ``scores`` holds NaN
+        (naming how many and where the first is): a NaN has no label, and an argmax or a
+        threshold would silently turn it into one (the NaN's class, or 0). Under
+        ``jax.jit`` and on Dask the values cannot be looked at: no check runs there, and
+        NaN scores give whatever the backend's argmax or comparison gives.
 
     Returns
     -------
     labels : integer array (int64, int32 on JAX without x64), ``scores``' shape without
         the class axis. Ties of the argmax go to the lowest class index.
+
+    Raises
+    ------
+    ValueError
+        ``scores`` holds NaN (concrete arrays, ``validate=True``), or the axis and
+        threshold options do not fit its shape.
     """
     xp = namespace(scores)
     if threshold is None:
@@ -524,10 +595,10 @@ def to_labels(scores, /, *, class_axis=-1, threshold=None):
                 f"{scores.shape[axis]} is always 0; for one sigmoid channel pass "
                 "threshold=0.5 (probabilities) or threshold=0.0 (logits)"
             )
-        labels = xp.argmax(scores, axis=axis)
     else:
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-            raise TypeError(f"threshold must be a number, got {threshold!r}")
+        threshold = _real_option(threshold, "threshold")
+        if math.isnan(threshold):
+            raise ValueError("to_labels: threshold must not be NaN")
         if class_axis is not None:
             axis = _axis(class_axis, scores.ndim)
             if scores.shape[axis] != 1:
@@ -536,10 +607,35 @@ def to_labels(scores, /, *, class_axis=-1, threshold=None):
                     f"has size {scores.shape[axis]} (shape {tuple(scores.shape)}); use "
                     "threshold=None for an argmax over classes"
                 )
+    if validate and xp.isdtype(scores.dtype, "real floating") and is_concrete(scores):
+        _check_no_nan(xp, scores)
+    if threshold is None:
+        labels = xp.argmax(scores, axis=axis)
+    else:
+        if class_axis is not None:
             scores = xp.squeeze(scores, axis=axis)
         labels = scores >= threshold
     want = count_dtype(xp)
     return labels if labels.dtype == want else xp.astype(labels, want)
+
+
+def _check_no_nan(xp, scores):
+    """Raise ``ValueError`` naming the NaN scores (concrete arrays only)."""
+    flat = xp.reshape(xp.isnan(scores), (-1,))
+    n_nan = int(xp.count_nonzero(flat))
+    if n_nan == 0:
+        return
+    first = int(xp.argmax(xp.astype(flat, xp.int8)))
+    position = []
+    for size in reversed(tuple(scores.shape)):
+        position.append(first % size)
+        first //= size
+    raise ValueError(
+        f"to_labels: scores hold {n_nan} NaN value(s), the first at index "
+        f"{tuple(reversed(position))} of shape {tuple(scores.shape)}; a NaN has no label "
+        "(an argmax or a threshold would silently make one up): check the model output, "
+        "or pass validate=False to skip this check"
+    )
 
 
 def _axis(axis, ndim):
@@ -605,7 +701,7 @@ class MetricAccumulator:
     num_classes : int
     ignore_index : int or None, default None
     include_background : bool, default True
-    zero_division : float, default nan
+    zero_division : {nan, 0.0, 1.0}, default nan
         Fixed at construction, because per-sample sums depend on it.
     validate : bool, default True
         Label range check on concrete arrays (see :func:`confusion_matrix`).
@@ -722,6 +818,21 @@ class MetricAccumulator:
             NaN-aware mean over samples of the per-sample values.
         return_defined : bool, default False
             Also return the number of defined values behind each output value.
+
+        Returns
+        -------
+        value : float array in the state's namespace, on its device
+            float64 (float32 on JAX without x64). ``average="none"``: ``(K,)`` per scored
+            class (K = C, or C - 1 without background); otherwise ``()``. Pooled
+            (``per_sample=False``): the metric of the summed confusion matrix, as
+            :func:`score_confusion` gives it. Per sample: the NaN-aware mean over samples
+            of the per-sample values (NaN where none was a number: no sample seen, or
+            every value undefined with ``zero_division=nan``).
+        defined : integer array of ``value``'s shape, only with ``return_defined=True``
+            How many values with a non-zero denominator are behind each output value:
+            per class and summed over samples for ``"none"``, the (sample, class) count
+            for ``"macro"`` / ``"weighted"``, the number of samples with a defined pooled
+            value for ``"micro"``; pooled, as :func:`score_confusion` counts them.
         """
         average = check_average(average)
         if not per_sample:

@@ -14,14 +14,16 @@ Conventions (details, measured comparisons and the reasons in ``docs/surface.md`
 * **Distances** are exact Euclidean distances between voxel centres scaled by ``spacing``,
   from every surface voxel of one mask to the nearest surface voxel of the other
   (``scipy.ndimage.distance_transform_edt(..., sampling=spacing)``), in float64.
-* **Empty masks**: both empty gives ``zero_division`` (NaN by default). Exactly one empty
+* **Empty masks**: both empty gives ``zero_division`` (NaN by default; 0.0 or 1.0 are the
+  other choices, as for the overlap metrics). Exactly one empty
   makes every distance infinite: HD and ASD are ``inf`` (or ``empty_distance`` when given),
   surface Dice is 0. Empty masks are handled before any percentile.
 * **ignore_index**: voxels where the target equals it are removed from both masks, i.e.
   treated as outside. This creates surface next to them (MONAI's convention).
 * **Backends**: NumPy through SciPy, CuPy through ``cupyx.scipy.ndimage`` (the work stays on
   the GPU). JAX, PyTorch, array-api-strict, Dask and other namespaces are copied to NumPy on
-  the host and the result is copied back to the caller's namespace and device. These
+  the host and the result is copied back to the caller's namespace and device (the only
+  backend-aware code is in :mod:`regionloss._surface_kernels`). These
   metrics are not differentiable and cannot run under ``jax.jit``: their work depends on
   the data.
 * **Cost**: per (sample, class), the work is confined to the bounding box of the union of
@@ -40,8 +42,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._backend import device_of, namespace
 from . import _surface_kernels as _k
+from ._average import check_zero_division, nanmean
+from ._backend import namespace
+from ._labels import check_label_range
 
 __all__ = [
     "hausdorff_distance",
@@ -128,36 +132,6 @@ def _check_arrays(pred, target):
             "(add a sample axis for a single image: x[None])"
         )
     return xp
-
-
-def _check_labels(mod, x, name: str, num_classes: int, ignore_index, valid=None):
-    """Every label in [0, C); ``ignore_index`` allowed in the target, and anything in the
-    prediction where the target is ignored (``valid`` False). Names offending values."""
-    if x.size == 0:
-        return
-    lo, hi = int(x.min()), int(x.max())
-    if lo >= 0 and hi < num_classes:
-        return
-    bad = (x < 0) | (x >= num_classes)
-    if ignore_index is not None:
-        bad &= (x != ignore_index) if valid is None else valid
-    if not bool(bad.any()):
-        return
-    values = mod.unique(x[bad])[:5]
-    if _k.is_cupy_module(mod):
-        values = values.get()
-    values = [int(v) for v in values]
-    allowed = f"[0, {num_classes})"
-    where = ""
-    if ignore_index is not None:
-        if valid is None:
-            allowed += f" or ignore_index={ignore_index}"
-        else:
-            where = (" where the reference is not ignored (a prediction must name a class "
-                     "wherever the reference is scored)")
-    raise ValueError(
-        f"{name} holds label(s) {values} outside {allowed}{where} (num_classes={num_classes})"
-    )
 
 
 def _check_spacing(spacing, ndim: int) -> tuple:
@@ -285,9 +259,8 @@ def _compute(pred, target, *, num_classes, specs: dict, spacing, ignore_index,
     _, t = _k.to_kernel(target)
     spatial_ndim = p.ndim - 1
     spacing = _check_spacing(spacing, spatial_ndim)
+    check_label_range(p, t, num_classes=num_classes, ignore_index=ignore_index)
     valid = None if ignore_index is None else (t != ignore_index)
-    _check_labels(mod, t, "target", num_classes, ignore_index)
-    _check_labels(mod, p, "pred", num_classes, ignore_index, valid)
     boxes_p, has_p = _k.class_boxes(mod, p, valid, num_classes)
     boxes_t, has_t = _k.class_boxes(mod, t, valid, num_classes)
 
@@ -334,66 +307,37 @@ def _compute(pred, target, *, num_classes, specs: dict, spacing, ignore_index,
     return mod, out
 
 
-def _macro(mod, values):
-    """Mean over classes (NaN skipped, inf kept), then over samples (NaN skipped): 0-d."""
-    def nanmean(a, axis):
-        ok = ~mod.isnan(a)
-        total = mod.sum(mod.where(ok, a, 0.0), axis=axis)
-        count = mod.sum(ok, axis=axis)
-        return mod.where(count > 0, total / mod.maximum(count, 1), mod.nan)
+def _macro(values):
+    """Mean over classes (NaN skipped, inf kept), then over samples (NaN skipped): 0-d.
 
-    return nanmean(nanmean(values, -1), 0)
-
-
-def _to_caller(xp, mod, values, like):
-    """A kernel result (NumPy or CuPy) as an array of the caller's namespace and device."""
-    import array_api_compat as aac
-
-    if _k.is_cupy_module(mod):
-        return values  # the caller's own CuPy array type, on its device
-    if aac.is_numpy_namespace(xp):
-        return values
-    if aac.is_jax_namespace(xp):
-        import jax
-
-        if not jax.config.jax_enable_x64:
-            values = values.astype(np.float32)
-        return xp.asarray(values, device=device_of(like))
-    if aac.is_torch_namespace(xp):
-        import torch
-
-        return torch.from_numpy(np.ascontiguousarray(values)).to(device_of(like))
-    try:
-        return xp.asarray(values, device=device_of(like))
-    except TypeError:
-        return xp.asarray(values)
+    ``values`` is the (N, K) kernel result (NumPy or CuPy); the NaN-aware mean is the
+    overlap metrics' own (:func:`regionloss._average.nanmean`), NaN where nothing is left.
+    """
+    xp = namespace(values)
+    return nanmean(xp, nanmean(xp, values, -1), 0)
 
 
 def _run(pred, target, *, num_classes, specs, spacing, ignore_index, include_background,
          zero_division, empty_distance):
-    """Validate the common options, compute every spec, return (xp, mod, results)."""
-    xp = _check_arrays(pred, target)
+    """Validate the common options, compute every spec, return (kernel module, results)."""
+    _check_arrays(pred, target)
     num_classes = _check_num_classes(num_classes, include_background)
-    zero_division = _check_real(zero_division, "zero_division", allow_inf=False)
+    zero_division = check_zero_division(zero_division)
     if empty_distance is not None:
         empty_distance = _check_real(empty_distance, "empty_distance", minimum=0.0)
     kwargs = dict(num_classes=num_classes, specs=specs, spacing=spacing,
                   ignore_index=ignore_index, include_background=bool(include_background),
                   zero_division=zero_division, empty_distance=empty_distance)
-    import array_api_compat as aac
-
-    if aac.is_cupy_array(pred):
-        with pred.device:
-            mod, out = _compute(pred, target, **kwargs)
-    else:
+    with _k.kernel_device(pred):
         mod, out = _compute(pred, target, **kwargs)
-    return xp, mod, out
+    return mod, out
 
 
-def _finish(xp, mod, values, average, like):
+def _finish(mod, values, average, like):
+    """Average as asked, then hand back in ``like``'s namespace and device, shape kept."""
     if average == "macro":
-        values = _macro(mod, values)
-    return _to_caller(xp, mod, values, like)
+        values = _macro(values)
+    return _k.from_kernel(mod, values, like)
 
 
 # --------------------------------------------------------------------------- public API
@@ -446,8 +390,10 @@ def hausdorff_distance(pred, target, /, *, num_classes: int, spacing=None,
         outside, which creates surface next to them).
     include_background : bool, default True
         ``False`` drops class 0 (the result then has C - 1 columns).
-    zero_division : float, default NaN
-        The value where both masks are empty.
+    zero_division : {nan, 0.0, 1.0}, default NaN
+        The value where both masks are empty, under the overlap metrics' rule (anything
+        else is a ``ValueError``): NaN is skipped by the macro mean, 0.0 (no distance)
+        or 1.0 enter it like any other value.
     empty_distance : float, optional
         The value where exactly one mask is empty (default ``inf``: a missed or spurious
         structure never disappears from an average). NaN reproduces MONAI's percentile HD.
@@ -460,7 +406,8 @@ def hausdorff_distance(pred, target, /, *, num_classes: int, spacing=None,
     Returns
     -------
     array
-        float64 (N, C), (N, C - 1) or 0-d, in the caller's namespace and on its device.
+        float64 (float32 on JAX without x64), (N, C), (N, C - 1) or 0-d (exactly ``()``
+        for ``average="macro"``), in the caller's namespace and on its device.
 
     Notes
     -----
@@ -475,10 +422,10 @@ def hausdorff_distance(pred, target, /, *, num_classes: int, spacing=None,
     _check_combine(combine, ("max", "pooled"))
     mode = "directed" if directed else combine
     specs = {"hd": _Spec("hd", q=q, mode=mode)}
-    xp, mod, out = _run(pred, target, num_classes=num_classes, specs=specs, spacing=spacing,
+    mod, out = _run(pred, target, num_classes=num_classes, specs=specs, spacing=spacing,
                         ignore_index=ignore_index, include_background=include_background,
                         zero_division=zero_division, empty_distance=empty_distance)
-    return _finish(xp, mod, out["hd"], average, pred)
+    return _finish(mod, out["hd"], average, pred)
 
 
 def average_surface_distance(pred, target, /, *, num_classes: int, spacing=None,
@@ -520,16 +467,17 @@ def average_surface_distance(pred, target, /, *, num_classes: int, spacing=None,
     Returns
     -------
     array
-        float64 (N, C), (N, C - 1) or 0-d, in the caller's namespace and on its device.
+        float64 (float32 on JAX without x64), (N, C), (N, C - 1) or 0-d (exactly ``()``
+        for ``average="macro"``), in the caller's namespace and on its device.
     """
     average = _check_average(average, per_sample)
     _check_combine(combine, ("pooled", "mean"))
     mode = combine if symmetric else "directed"
     specs = {"asd": _Spec("asd", mode=mode)}
-    xp, mod, out = _run(pred, target, num_classes=num_classes, specs=specs, spacing=spacing,
+    mod, out = _run(pred, target, num_classes=num_classes, specs=specs, spacing=spacing,
                         ignore_index=ignore_index, include_background=include_background,
                         zero_division=zero_division, empty_distance=empty_distance)
-    return _finish(xp, mod, out["asd"], average, pred)
+    return _finish(mod, out["asd"], average, pred)
 
 
 def surface_dice(pred, target, /, *, num_classes: int, tolerance, spacing=None,
@@ -568,16 +516,17 @@ def surface_dice(pred, target, /, *, num_classes: int, tolerance, spacing=None,
     Returns
     -------
     array
-        float64 in [0, 1] (or ``zero_division``), (N, C), (N, C - 1) or 0-d.
+        float64 (float32 on JAX without x64) in [0, 1] (or ``zero_division``), (N, C),
+        (N, C - 1) or 0-d (exactly ``()`` for ``average="macro"``).
     """
     average = _check_average(average, per_sample)
     num_classes_checked = _check_num_classes(num_classes, include_background)
     tol = _check_tolerance(tolerance, num_classes_checked)
     specs = {"nsd": _Spec("nsd", tolerance=tol)}
-    xp, mod, out = _run(pred, target, num_classes=num_classes, specs=specs, spacing=spacing,
+    mod, out = _run(pred, target, num_classes=num_classes, specs=specs, spacing=spacing,
                         ignore_index=ignore_index, include_background=include_background,
                         zero_division=zero_division, empty_distance=empty_distance)
-    return _finish(xp, mod, out["nsd"], average, pred)
+    return _finish(mod, out["nsd"], average, pred)
 
 
 def surface_metrics(pred, target, /, *, num_classes: int,
@@ -631,7 +580,7 @@ def surface_metrics(pred, target, /, *, num_classes: int,
         else:
             c = _check_num_classes(num_classes, include_background)
             specs[name] = _Spec("nsd", tolerance=_check_tolerance(tolerance, c))
-    xp, mod, out = _run(pred, target, num_classes=num_classes, specs=specs, spacing=spacing,
+    mod, out = _run(pred, target, num_classes=num_classes, specs=specs, spacing=spacing,
                         ignore_index=ignore_index, include_background=include_background,
                         zero_division=zero_division, empty_distance=empty_distance)
-    return {name: _to_caller(xp, mod, out[name], pred) for name in names}
+    return {name: _k.from_kernel(mod, out[name], pred) for name in names}

@@ -1,0 +1,166 @@
+"""The shared label-range check (regionloss._labels).
+
+Expectations: hand-picked positions, a plain-NumPy reference (``np.flatnonzero``) in a
+hypothesis property, and the message of ``regionloss.confusion_matrix`` itself, which the
+helper must reproduce word for word (so that switching ``_counting`` to it changes nothing).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import regionloss as rl
+from conftest import BACKEND_PARAMS
+from regionloss._labels import (
+    BadLabels,
+    bad_labels_message,
+    check_label_range,
+    describe_bad_labels,
+    find_bad_labels,
+)
+
+CONCRETE = [p for p in BACKEND_PARAMS if p.id != "dask"]
+
+
+@pytest.fixture(params=CONCRETE)
+def concrete_backend(request):
+    """Backends whose values can be looked at (the helper is for concrete arrays)."""
+    return request.param()
+
+
+def test_in_range_and_empty_give_none(concrete_backend):
+    b = concrete_backend
+    assert find_bad_labels(b(np.array([[0, 1], [2, 0]])), num_classes=3) is None
+    assert find_bad_labels(b(np.zeros((0, 4), np.int64)), num_classes=1) is None
+    assert find_bad_labels(b(np.array([True, False])), num_classes=2) is None
+
+
+def test_first_value_position_count(concrete_backend):
+    b = concrete_backend
+    x = np.zeros((2, 3, 4), np.int64)
+    x[1, 2, 0] = 7
+    x[0, 1, 3] = -2
+    x[1, 0, 1] = 3
+    got = find_bad_labels(b(x), num_classes=3)
+    assert got == BadLabels(-2, (0, 1, 3), 3)
+    assert isinstance(got.value, int) and all(type(i) is int for i in got.position)
+
+
+def test_ignore_index_on_the_reference(concrete_backend):
+    b = concrete_backend
+    t = np.array([[0, 255, 1], [255, 9, 0]])
+    assert find_bad_labels(b(t), num_classes=2, ignore_index=255) == BadLabels(9, (1, 1), 1)
+    assert find_bad_labels(b(t), num_classes=2) == BadLabels(255, (0, 1), 3)
+    # an ignore_index inside [0, C) is allowed as a class anyway
+    assert find_bad_labels(b(t), num_classes=2, ignore_index=0) == BadLabels(255, (0, 1), 3)
+
+
+def test_prediction_is_free_where_the_reference_is_ignored(concrete_backend):
+    b = concrete_backend
+    t = np.array([[0, 255, 1], [255, 1, 0]])
+    p = np.array([[0, 77, 1], [-5, 4, 0]])
+    got = find_bad_labels(b(p), num_classes=2, ignore_index=255, reference=b(t))
+    assert got == BadLabels(4, (1, 1), 1)
+    # without ignore_index, every out-of-range prediction counts
+    assert find_bad_labels(b(p), num_classes=2, reference=b(t)) == BadLabels(77, (0, 1), 3)
+
+
+def test_dtype_edges():
+    u8 = np.array([[0, 1, 200]], np.uint8)
+    # an ignore_index the dtype cannot hold ignores nothing (and is no error)
+    assert find_bad_labels(u8, num_classes=2, ignore_index=-1) == BadLabels(200, (0, 2), 1)
+    assert find_bad_labels(u8, num_classes=2, ignore_index=200) is None
+    # num_classes beyond the dtype: nothing is too large
+    assert find_bad_labels(u8, num_classes=300) is None
+    i8 = np.array([-1, 0, 1], np.int8)
+    assert find_bad_labels(i8, num_classes=2, ignore_index=255) == BadLabels(-1, (0,), 1)
+    # booleans are labels 0 and 1
+    assert find_bad_labels(np.array([False, True]), num_classes=1) == BadLabels(1, (1,), 1)
+    t_bool = np.array([True, False])
+    assert find_bad_labels(np.array([5, 5]), num_classes=2, ignore_index=1,
+                           reference=t_bool) == BadLabels(5, (1,), 1)
+
+
+def test_messages():
+    bad = BadLabels(9, (0, 4), 2)
+    t = describe_bad_labels("target", bad, num_classes=4, ignore_index=255)
+    assert t == ("target holds label 9 at index (0, 4) (2 such pixel(s)), outside "
+                 "[0, num_classes=4) and is not ignore_index=255")
+    p = describe_bad_labels("pred", bad, num_classes=4, ignore_index=255, prediction=True)
+    assert p.startswith("pred holds label 9 at index (0, 4) (2 such pixel(s)), outside "
+                        "[0, num_classes=4) where the reference is not ignored")
+    assert bad_labels_message(t, None) == "label values out of range: " + t
+    assert bad_labels_message(t, p) == f"label values out of range: {t}; {p}"
+
+
+@pytest.mark.parametrize("case", [
+    dict(t={(0, 1): 9}, p={}, ignore_index=None),
+    dict(t={(1, 2): -3}, p={}, ignore_index=255),
+    dict(t={}, p={(1, 0): 3}, ignore_index=255),
+    dict(t={}, p={(0, 0): 255}, ignore_index=None),
+    dict(t={(0, 5): 7, (1, 1): 8}, p={(1, 4): -1}, ignore_index=255),
+    dict(t={(0, 0): 255}, p={(0, 0): 99, (1, 5): 4}, ignore_index=255),
+])
+def test_message_equals_confusion_matrix_message(concrete_backend, case):
+    """Word for word what ``rl.confusion_matrix`` raises today: the switch changes nothing."""
+    b = concrete_backend
+    target = np.array([[0, 1, 2, 0, 1, 2], [2, 1, 0, 0, 1, 2]])
+    pred = np.array([[0, 1, 1, 0, 2, 2], [2, 0, 0, 1, 1, 2]])
+    for where, v in case["t"].items():
+        target[where] = v
+    for where, v in case["p"].items():
+        pred[where] = v
+    kw = dict(num_classes=3, ignore_index=case["ignore_index"])
+    with pytest.raises(ValueError) as ours:
+        check_label_range(b(pred), b(target), **kw)
+    with pytest.raises(ValueError) as theirs:
+        rl.confusion_matrix(b(pred), b(target), **kw)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_check_label_range_passes_and_names():
+    ok = np.array([[0, 1], [1, 0]])
+    check_label_range(ok, ok, num_classes=2)
+    with pytest.raises(ValueError, match=r"^label values out of range: seg holds label 2"):
+        check_label_range(ok + 1, ok, num_classes=2, pred_name="seg")
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), shape=st.sampled_from([(7,), (3, 5), (2, 3, 4)]),
+       num_classes=st.integers(1, 4), ignore_index=st.sampled_from([None, 255, -1, 0, 2]),
+       dtype=st.sampled_from([np.int64, np.int16, np.uint8]))
+def test_matches_numpy_reference(seed, shape, num_classes, ignore_index, dtype):
+    rng = np.random.default_rng(seed)
+    choices = np.array([0, 1, 2, 3, 4, 5, 255, -1, -7, 300])
+    if dtype is np.uint8:
+        choices = choices[(choices >= 0) & (choices < 256)]
+    if dtype is np.int16:
+        choices = choices[choices < 256]
+    target = rng.choice(choices, size=shape).astype(dtype)
+    pred = rng.choice(choices, size=shape).astype(dtype)
+    ti, pi = target.astype(np.int64), pred.astype(np.int64)
+    ignored = (np.zeros(shape, bool) if ignore_index is None else ti == ignore_index)
+    bad_t = ((ti < 0) | (ti >= num_classes)) & ~ignored
+    bad_p = ((pi < 0) | (pi >= num_classes)) & ~ignored
+    for arr, bad, ref in ((target, bad_t, None), (pred, bad_p, target)):
+        got = find_bad_labels(arr, num_classes=num_classes, ignore_index=ignore_index,
+                              reference=ref)
+        idx = np.flatnonzero(bad)
+        if idx.size == 0:
+            assert got is None
+        else:
+            pos = np.unravel_index(idx[0], shape)
+            assert got == BadLabels(int(arr[pos]), tuple(int(i) for i in pos), int(idx.size))
+    # and the whole message is confusion_matrix's
+    if bad_t.any() or bad_p.any():
+        with pytest.raises(ValueError) as ours:
+            check_label_range(pred, target, num_classes=num_classes, ignore_index=ignore_index)
+        with pytest.raises(ValueError) as theirs:
+            rl.confusion_matrix(pred, target, num_classes=num_classes,
+                                ignore_index=ignore_index)
+        assert str(ours.value) == str(theirs.value)
+    else:
+        check_label_range(pred, target, num_classes=num_classes, ignore_index=ignore_index)
