@@ -229,7 +229,7 @@ def test_boundary_metrics_with_nifti_spacing(tmp_path, capsys):
         assert float(row["hd95"]) == want and float(row["assd"]) == want
     code, stdout, err = run_main(["score", tmp_path / "p", tmp_path / "r", "-n", 2,
                                   "-m", "nsd"], capsys)
-    assert code == 1
+    assert code == 2  # a bad command line, found before any file is read
     assert_one_line_error(err, "needs a tolerance")
 
 
@@ -277,7 +277,8 @@ def test_error_label_out_of_range_and_non_integer(tmp_path, capsys):
     bad = write_mask(os.path.join(ref, "sub0", "case0.npy"), np.full((16, 18), 7, np.uint8))
     code, out, err = run_main(["score", pred, ref, "-n", C], capsys)
     assert code == 1
-    assert_one_line_error(err, bad, "label 7 out of range", "num_classes=4")
+    assert_one_line_error(err, f"reference {bad} holds label 7 at index (0, 0)",
+                          "(288 such pixel(s)), outside [0, num_classes=4)")
     bad = write_mask(os.path.join(ref, "sub0", "case0.npy"), np.full((16, 18), 1.5))
     code, out, err = run_main(["score", pred, ref, "-n", C], capsys)
     assert code == 1
@@ -307,8 +308,8 @@ def test_error_missing_extra(tmp_path, capsys, monkeypatch):
     (["score", "P", "T", "-n", "0"], 2, "expected a positive integer"),
     (["score", "P", "T", "-n", "3", "--zero-division", "2"], 2, "--zero-division must be"),
     (["score", "P", "T", "-n", "3", "--backend", "tpu"], 2, "invalid choice"),
-    (["score", "P", "T", "-n", "3", "-m", "dice,bogus"], 1, "unknown metric(s) bogus"),
-    (["score", "P", "T", "-n", "3", "-o", "report.xlsx"], 1, "unknown report format '.xlsx'"),
+    (["score", "P", "T", "-n", "3", "-m", "dice,bogus"], 2, "unknown metric(s) bogus"),
+    (["score", "P", "T", "-n", "3", "-o", "report.xlsx"], 2, "unknown report format '.xlsx'"),
     (["score", "P", "T", "-n", "3"], 1, "does not exist"),
     (["frobnicate"], 2, "invalid choice"),
 ])
@@ -472,3 +473,101 @@ def test_sample_dataset_run(tmp_path, capsys):
             np.testing.assert_array_equal(
                 read_mask(os.path.join(data, sub, name)).array,
                 read_mask(str(tmp_path / "regen" / sub / name)).array)
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+@pytest.mark.parametrize("extra,fragment", [
+    (["-m", "dice,bogus"], "unknown metric(s) bogus; choose from dice, iou"),
+    (["-m", "dice", "-m", "HD95,nope"], "unknown metric(s) nope"),
+    (["-m", "dice", "--tversky-alpha", "0.2"], "--tversky-alpha needs the tversky metric"),
+    (["--tversky-beta", "0.2"], "--tversky-beta needs the tversky metric"),
+    (["-m", "dice,tversky", "--fbeta-beta", "2"], "--fbeta-beta needs the fbeta metric"),
+    (["-o", "r.csv", "--per-case", "r.csv"], "--output and --per-case are the same file"),
+    (["-o", "r.csv", "--per-case", "./sub/../r.csv"], "--output and --per-case are the same"),
+    (["-m", "nsd"], "needs a tolerance"),
+    (["-o", "r.txt"], "unknown report format '.txt'"),
+])
+def test_command_line_errors_exit_2_with_one_line(tmp_path, capsys, monkeypatch, extra,
+                                                  fragment):
+    """Errors in the command line alone exit 2 (cli's docstring, docs/cli.md), before any
+    file is read or written, with one line on stderr."""
+    pred, ref, _ = dataset(tmp_path, n=1)
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(["score", pred, ref, "-n", C, *extra], capsys)
+    assert code == 2
+    assert out == ""
+    assert_one_line_error(err, fragment)
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_metric_options_with_their_metric_are_used(tmp_path, capsys):
+    pred, ref, pairs = dataset(tmp_path, n=1)
+    out = tmp_path / "cases.csv"
+    code, stdout, err = run_main(["score", pred, ref, "-n", C, "-m", "TVERSKY", "-m", "dice",
+                                  "--tversky-alpha", 0.5, "--tversky-beta", 0.5,
+                                  "--per-case", out], capsys)
+    assert code == 0, err
+    for row in read_csv(out):  # Tversky(0.5, 0.5) is Dice
+        assert float(row["tversky"]) == pytest.approx(float(row["dice"]), rel=1e-12)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_reports_get_ordinary_file_modes(tmp_path, capsys):
+    pred, ref, _ = dataset(tmp_path, n=1)
+    old_report = tmp_path / "report.json"
+    old_report.write_text("previous\n")
+    os.chmod(old_report, 0o664)
+    old_umask = os.umask(0o022)
+    try:
+        code, out, err = run_main(["score", pred, ref, "-n", C, "-o", old_report,
+                                   "--per-case", tmp_path / "cases.csv"], capsys)
+    finally:
+        os.umask(old_umask)
+    assert code == 0, err
+    assert os.stat(old_report).st_mode & 0o777 == 0o664          # kept, not 0o600
+    assert os.stat(tmp_path / "cases.csv").st_mode & 0o777 == 0o644  # 0o666 & ~umask
+
+
+def test_zero_size_and_wrong_ndim_masks_name_the_files(tmp_path, capsys):
+    pytest.importorskip("scipy")
+    empty = write_mask(tmp_path / "p" / "a.npy", np.zeros((0, 4), np.uint8))
+    write_mask(tmp_path / "r" / "a.npy", np.zeros((3, 4), np.uint8))
+    code, out, err = run_main(["score", tmp_path / "p", tmp_path / "r", "-n", 2], capsys)
+    assert code == 1
+    assert_one_line_error(err, empty, "empty mask of shape (0, 4)")
+    pred = write_mask(tmp_path / "p" / "a.npy", np.zeros(5, np.uint8))
+    ref = write_mask(tmp_path / "r" / "a.npy", np.zeros(5, np.uint8))
+    code, out, err = run_main(["score", tmp_path / "p", tmp_path / "r", "-n", 2,
+                               "-m", "dice,hd"], capsys)
+    assert code == 1
+    assert_one_line_error(err, pred, ref, "(5,)", "2-D or 3-D")
+
+
+def test_header_with_no_background(tmp_path, capsys):
+    pred, ref, _ = dataset(tmp_path, n=2)
+    code, out, err = run_main(["score", pred, ref, "-n", C, "--no-background", "-q"], capsys)
+    assert code == 0, err
+    assert out.splitlines()[0] == "2 cases, 4 classes, 3 reported"
+
+
+def test_json_report_with_infinite_option_and_values(tmp_path, capsys):
+    """``--empty-distance inf`` (an option value) and infinite distances (values) both go
+    into strict JSON as "inf"; NaN as "nan"; null only for "not applicable"."""
+    pytest.importorskip("scipy")
+    write_mask(tmp_path / "p" / "a.npy", np.array([[0, 1], [1, 0]], np.uint8))
+    write_mask(tmp_path / "r" / "a.npy", np.zeros((2, 2), np.uint8))
+    out = tmp_path / "r.json"
+    code, stdout, err = run_main(["score", tmp_path / "p", tmp_path / "r", "-n", 3,
+                                  "-m", "dice,hd", "--empty-distance", "inf", "-o", out,
+                                  "-q"], capsys)
+    assert code == 0, err
+    data = json.loads(out.read_text())
+    assert data["options"]["empty_distance"] == "inf"
+    assert data["options"]["zero_division"] == "nan"
+    assert data["cases"][0]["hd"] == [1.0, "inf", "nan"]
+    assert data["summary"]["hd"]["classes"]["1"]["pooled"] is None
+    assert data["summary"]["dice"]["classes"]["2"] == {
+        "class_id": 2, "mean": "nan", "std": "nan", "pooled": "nan", "cases": 0}

@@ -126,6 +126,7 @@ def test_png_modes(tmp_path, mode_dtype):
     np.testing.assert_array_equal(got.astype(np.int64), array.astype(np.int64))
 
 
+
 def test_split_extension():
     assert _io.split_extension("a/b/case.nii.gz") == ("case", ".nii.gz")
     assert _io.split_extension("case.NII.GZ") == ("case", ".nii.gz")
@@ -335,18 +336,42 @@ def test_ignore_index_and_labels(tmp_path):
     np.testing.assert_array_equal(rep.confusion[0], confusion_matrix(p, t, num_classes=C, ignore_index=255))
     assert rep.confusion.sum() == 6
     # without ignore_index, 255 is out of range in the reference: file and value named
-    with pytest.raises(ScoringError, match=r"t\.npy: label 255 out of range for num_classes=4"):
+    with pytest.raises(ScoringError) as info:
         score(str(tmp_path / "p.npy"), str(tmp_path / "t.npy"), num_classes=C)
+    assert str(info.value).startswith(
+        f"label values out of range: reference {tmp_path / 't.npy'} holds label 255 at "
+        "index (0, 2) (2 such pixel(s)), outside [0, num_classes=4); "
+        f"prediction {tmp_path / 'p.npy'} holds label 7 at index (0, 2) (2 such pixel(s))")
 
 
 def test_out_of_range_prediction_names_file_and_value(tmp_path):
     write_mask(tmp_path / "p" / "a.npy", np.array([[0, 9]], np.int32))
     write_mask(tmp_path / "r" / "a.npy", np.array([[0, 1]], np.int32))
-    with pytest.raises(ScoringError, match=r"a\.npy: label 9 out of range"):
+    with pytest.raises(ScoringError, match=r"prediction \S*a\.npy holds label 9 at index "
+                                           r"\(0, 1\)"):
         score(str(tmp_path / "p"), str(tmp_path / "r"), num_classes=C)
     write_mask(tmp_path / "p" / "a.npy", np.array([[-1, 1]], np.int32))
-    with pytest.raises(ScoringError, match=r"label -1 out of range"):
+    with pytest.raises(ScoringError, match=r"holds label -1 at index \(0, 0\)"):
         score(str(tmp_path / "p"), str(tmp_path / "r"), num_classes=C)
+
+
+def test_label_message_is_the_shared_one_with_files_named(tmp_path):
+    """One wording for every label check (regionloss._labels), the files named; both files
+    when both are at fault; a prediction is excused where the reference is ignored."""
+    from regionloss import _labels
+
+    t = np.array([[0, 1, 5, 255]], np.uint8)
+    p = np.array([[7, 1, 1, 200]], np.uint8)
+    pred = write_mask(tmp_path / "p" / "a.npy", p)
+    ref = write_mask(tmp_path / "r" / "a.npy", t)
+    with pytest.raises(ScoringError) as info:
+        score(pred, ref, num_classes=C, ignore_index=255)
+    want = _labels.bad_labels_message(
+        _labels.describe_bad_labels(f"reference {ref}", _labels.BadLabels(5, (0, 2), 1),
+                                    num_classes=C, ignore_index=255),
+        _labels.describe_bad_labels(f"prediction {pred}", _labels.BadLabels(7, (0, 0), 1),
+                                    num_classes=C, prediction=True))
+    assert str(info.value) == want
 
 
 def test_shape_mismatch_names_both_files_and_shapes(tmp_path):
@@ -396,7 +421,10 @@ def test_zero_division_policy(tmp_path):
     assert math.isnan(nan_rep.per_case["dice"][0, 2]) and nan_rep.count["dice"][2] == 0
     one_rep = score(str(tmp_path / "p.npy"), str(tmp_path / "t.npy"), num_classes=3,
                     zero_division=1.0)
-    assert one_rep.per_case["dice"][0, 2] == 1.0 and one_rep.count["dice"][2] == 1
+    # the value enters the mean, but "cases" counts the defined values only (docs/cli.md)
+    assert one_rep.per_case["dice"][0, 2] == 1.0 and one_rep.count["dice"][2] == 0
+    assert one_rep.mean["dice"][2] == 1.0
+    assert one_rep.summary_rows()[2]["cases"] == 0
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -516,7 +544,7 @@ def test_dask_local_cluster_equals_serial(tmp_path):
             np.testing.assert_array_equal(on_dask.pooled[m], serial.pooled[m])
         # a worker's error comes back with its message
         write_mask(os.path.join(pred_dir, "case3.npz"), np.full((24, 20), 9, np.uint8))
-        with pytest.raises(ScoringError, match=r"case3\.npz: label 9 out of range"):
+        with pytest.raises(ScoringError, match=r"prediction \S*case3\.npz holds label 9 at"):
             score(pred_dir, ref_dir, num_classes=C, scheduler=cluster.scheduler_address)
 
 
@@ -530,9 +558,10 @@ def test_report_formats(tmp_path):
     write_mask(os.path.join(ref_dir, "case0.npy"), np.zeros((24, 20), np.uint8))
     write_mask(os.path.join(pred_dir, "case0.npy"), np.zeros((24, 20), np.uint8))
     rep = score(pred_dir, ref_dir, num_classes=C, class_names=["bg", "a", "b", "c"])
-    data = json.loads(rep.to_json())  # strict JSON: NaN becomes null
+    data = json.loads(rep.to_json())  # strict JSON: NaN becomes the string "nan"
     assert data["num_cases"] == 3 and data["metrics"] == ["dice", "iou"]
-    assert data["cases"][0]["dice"][1] is None  # class absent from both: NaN -> null
+    assert data["cases"][0]["dice"][1] == "nan"  # class absent from both
+    assert data["options"]["zero_division"] == "nan"
     assert data["summary"]["dice"]["classes"]["a"]["cases"] == 2
     assert data["summary"]["dice"]["classes"]["a"]["mean"] == pytest.approx(rep.mean["dice"][1])
     md = rep.to_markdown()
@@ -582,4 +611,188 @@ def test_import_stays_light():
 def test_public_names():
     assert regionloss.score is score
     assert regionloss.ScoreReport is scoring.ScoreReport
-    assert set(scoring.REGION_METRICS) == set(regionloss.metrics.METRIC_NAMES)
+    # one list of names each, owned by the modules that compute them
+    assert scoring.REGION_METRICS is regionloss.metrics.METRIC_NAMES
+    assert scoring.BOUNDARY_METRICS == tuple(regionloss.surface.SURFACE_METRICS)
+    # no second, different object under regionloss.SURFACE_METRICS's name
+    assert not hasattr(scoring, "SURFACE_METRICS")
+    assert "SURFACE_METRICS" not in scoring.__all__
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+def _umask(value):
+    old = os.umask(value)
+    return old
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_write_atomic_keeps_the_mode_of_an_existing_report(tmp_path, mode):
+    target = tmp_path / "report.csv"
+    target.write_text("old\n")
+    os.chmod(target, mode)
+    scoring.write_atomic({str(target): "new\n"})
+    assert target.read_text() == "new\n"
+    assert os.stat(target).st_mode & 0o7777 == mode
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_write_atomic_new_report_follows_the_umask(tmp_path, umask):
+    old = _umask(umask)
+    try:
+        scoring.write_atomic({str(tmp_path / "a.json"): "{}\n", str(tmp_path / "b.csv"): "x\n"})
+        # what open(path, "w") would have made: 0o666 & ~umask (mkstemp alone gives 0o600)
+        assert scoring._current_umask() == umask
+    finally:
+        os.umask(old)
+    for name in ("a.json", "b.csv"):
+        assert os.stat(tmp_path / name).st_mode & 0o7777 == 0o666 & ~umask
+
+
+@pytest.mark.parametrize("shape", [(0,), (0, 5), (4, 0, 3)])
+@pytest.mark.parametrize("where", ["prediction", "reference"])
+def test_zero_size_mask_names_the_file_and_its_shape(tmp_path, shape, where):
+    good = np.zeros((2, 2), np.uint8)
+    empty = np.zeros(shape, np.uint8)
+    pred = write_mask(tmp_path / "p" / "a.npy", empty if where == "prediction" else good)
+    ref = write_mask(tmp_path / "r" / "a.npy", empty if where == "reference" else good)
+    bad = pred if where == "prediction" else ref
+    with pytest.raises(MaskReadError) as info:
+        score(str(tmp_path / "p"), str(tmp_path / "r"), num_classes=2)
+    assert f"{bad}: empty mask of shape {shape}" in str(info.value)
+    assert "zero-size array" not in str(info.value)
+
+
+def test_zero_size_reference_with_missing_prediction(tmp_path):
+    write_mask(tmp_path / "p" / "b.npy", np.zeros((2, 2), np.uint8))
+    write_mask(tmp_path / "r" / "b.npy", np.zeros((2, 2), np.uint8))
+    ref = write_mask(tmp_path / "r" / "a.npy", np.zeros((3, 0), np.uint8))
+    with pytest.raises(MaskReadError, match=rf"{ref}: empty mask of shape \(3, 0\)"):
+        score(str(tmp_path / "p"), str(tmp_path / "r"), num_classes=2, missing="empty")
+
+
+@pytest.mark.parametrize("shape", [(6,), (2, 3, 4, 5)])
+def test_boundary_metrics_need_2d_or_3d_masks(tmp_path, shape):
+    pytest.importorskip("scipy")
+    rng = np.random.default_rng(0)
+    t = rng.integers(0, 2, shape).astype(np.uint8)
+    pred = write_mask(tmp_path / "p" / "a.npy", t)
+    ref = write_mask(tmp_path / "r" / "a.npy", t)
+    with pytest.raises(ScoringError) as info:
+        score(pred, ref, num_classes=2, metrics="dice,hd")
+    msg = str(info.value)
+    assert pred in msg and ref in msg and str(shape) in msg
+    assert "2-D or 3-D" in msg
+    # the library's message (its own sample axis, "x[None]") must not leak through
+    assert "x[None]" not in msg and str((1,) + shape) not in msg
+    # region metrics work on any number of axes
+    rep = score(pred, ref, num_classes=2, metrics="dice")
+    assert np.all(rep.per_case["dice"] == 1.0)
+
+
+def test_nifti_trailing_singleton_axis_is_dropped(tmp_path):
+    pytest.importorskip("nibabel")
+    pytest.importorskip("scipy")
+    rng = np.random.default_rng(2)
+    t = np.zeros((8, 9, 4), np.uint8)
+    t[2:6, 3:7, 1:3] = 1
+    p = np.roll(t, 1, axis=0)
+    spacing = (0.5, 2.0, 3.0)
+    write_mask(tmp_path / "p" / "a.nii.gz", p[..., None], spacing=spacing + (1.0,))
+    path = write_mask(tmp_path / "r" / "a.nii.gz", t[..., None], spacing=spacing + (1.0,))
+    mask = _io.read_mask(path)
+    assert mask.array.shape == (8, 9, 4) and mask.spacing == spacing
+    rep = score(str(tmp_path / "p"), str(tmp_path / "r"), num_classes=2, metrics="dice,hd")
+    assert rep.spacings == [spacing]
+    assert rep.per_case["hd"][0, 1] == pytest.approx(0.5)
+    # a real fourth axis (e.g. time) is kept, and boundary metrics refuse it clearly
+    four = write_mask(tmp_path / "q" / "a.nii.gz",
+                      rng.integers(0, 2, (4, 5, 3, 2)).astype(np.uint8))
+    assert _io.read_mask(four).array.shape == (4, 5, 3, 2)
+
+
+def test_metric_options_for_a_metric_not_asked_for(tmp_path):
+    path = write_mask(tmp_path / "a.npy", np.zeros((2, 2), np.uint8))
+    with pytest.raises(scoring.OptionError, match="metric_options: 'tversky' given but"):
+        score(path, path, num_classes=2, metrics="dice",
+              metric_options={"tversky": {"alpha": 0.1}})
+    with pytest.raises(scoring.OptionError, match="metric_options"):
+        score(path, path, num_classes=2, metrics="tversky",
+              metric_options={"tversky": {"gamma": 0.1}})
+
+
+def test_bad_options_are_option_errors(tmp_path):
+    """Errors found from the options alone (no file read) are OptionError (the command
+    line exits 2 for them); data errors stay plain ScoringError (exit 1)."""
+    path = write_mask(tmp_path / "a.npy", np.zeros((2, 2), np.uint8))
+    for kwargs in ({"num_classes": 0}, {"num_classes": 2, "metrics": "bogus"},
+                   {"num_classes": 2, "metrics": "nsd"}, {"num_classes": 2, "backend": "x"}):
+        with pytest.raises(scoring.OptionError):
+            score(path, path, **kwargs)
+    bad = write_mask(tmp_path / "b.npy", np.full((2, 2), 5, np.uint8))
+    with pytest.raises(ScoringError) as info:
+        score(bad, bad, num_classes=2)
+    assert not isinstance(info.value, scoring.OptionError)
+
+
+def test_cases_count_defined_values_whatever_zero_division(tmp_path):
+    # class 2: absent from both in case a (undefined), present in case b
+    write_mask(tmp_path / "p" / "a.npy", np.array([[0, 1, 1]], np.uint8))
+    write_mask(tmp_path / "r" / "a.npy", np.array([[0, 1, 0]], np.uint8))
+    write_mask(tmp_path / "p" / "b.npy", np.array([[2, 2, 1]], np.uint8))
+    write_mask(tmp_path / "r" / "b.npy", np.array([[2, 0, 1]], np.uint8))
+    for zd, mean in ((float("nan"), 2 / 3), (0.0, 1 / 3), (1.0, (1 + 2 / 3) / 2)):
+        rep = score(str(tmp_path / "p"), str(tmp_path / "r"), num_classes=3,
+                    metrics="dice,precision", zero_division=zd)
+        assert rep.count["dice"].tolist() == [2, 2, 1]
+        assert rep.mean["dice"][2] == pytest.approx(mean)
+        # precision is undefined where the class is never predicted (class 0 in case b)
+        assert rep.count["precision"].tolist() == [1, 2, 1]
+        data = json.loads(rep.to_json())
+        assert data["summary"]["dice"]["classes"]["2"]["cases"] == 1
+
+
+def test_mean_std_count_with_nan_and_inf(tmp_path):
+    """Hand-computed mean / sample std (ddof=1) / count, NaN left out, inf propagating."""
+    rep = scoring.ScoreReport(
+        cases=[scoring.Case(str(i), "p", "r") for i in range(3)], metrics=("hd",),
+        class_ids=(0, 1, 2), class_names=("0", "1", "2"),
+        confusion=np.zeros((3, 3, 3), np.int64),
+        per_case={"hd": np.array([[1.0, np.nan, 2.0], [3.0, np.nan, np.inf],
+                                  [5.0, 4.0, 1.0]])},
+        pooled={"hd": np.full(3, np.nan)})
+    np.testing.assert_allclose(rep.mean["hd"], [3.0, 4.0, np.inf])
+    assert rep.std["hd"][0] == pytest.approx(2.0)
+    assert np.isnan(rep.std["hd"][1])       # one value: no sample std
+    assert np.isnan(rep.std["hd"][2])       # inf - inf
+    assert rep.count["hd"].tolist() == [3, 1, 3]
+    assert rep.macro["hd"]["mean"] == np.inf
+    assert np.isnan(rep.macro["hd"]["pooled"])
+
+
+def test_table_header_counts_classes_and_reported_ones(tmp_path):
+    pred_dir, ref_dir, _ = make_dataset(tmp_path, n=2)
+    rep = score(pred_dir, ref_dir, num_classes=C, include_background=False)
+    assert rep.table().splitlines()[0] == "2 cases, 4 classes, 3 reported"
+    rep = score(pred_dir, ref_dir, num_classes=C)
+    assert rep.table().splitlines()[0] == "2 cases, 4 classes"
+
+
+def test_json_non_finite_values_are_strings(tmp_path):
+    pytest.importorskip("scipy")
+    write_mask(tmp_path / "p" / "a.npy", np.array([[0, 1], [1, 0]], np.uint8))
+    write_mask(tmp_path / "r" / "a.npy", np.array([[0, 0], [0, 0]], np.uint8))
+    rep = score(str(tmp_path / "p"), str(tmp_path / "r"), num_classes=3, metrics="dice,hd")
+    text = rep.to_json()
+    data = json.loads(text)
+    case = data["cases"][0]
+    assert case["hd"][1] == "inf" and case["hd"][2] == "nan"   # one empty / both empty
+    assert case["dice"][1] == 0.0 and case["dice"][2] == "nan"
+    hd = data["summary"]["hd"]
+    assert hd["classes"]["1"]["mean"] == "inf" and hd["classes"]["1"]["std"] == "nan"
+    assert hd["classes"]["1"]["pooled"] is None          # boundary metrics do not pool
+    assert hd["macro_pooled"] is None
+    assert float(hd["classes"]["1"]["mean"]) == math.inf  # float() reads them back

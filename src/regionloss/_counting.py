@@ -42,6 +42,7 @@ import operator
 import array_api_compat as aac
 
 from ._backend import is_concrete
+from ._labels import check_label_range
 
 __all__ = [
     "confusion_counts",
@@ -146,44 +147,16 @@ def check_labels(xp, pred, target, *, num_classes, ignore_index, per_sample):
     return num_classes, ignore_index
 
 
-def _describe_bad(xp, arr, name, bad, num_classes, ignore_index):
-    """Error text naming the first offending label in ``arr`` (concrete arrays only)."""
-    flat_bad = xp.reshape(bad, (-1,))
-    n_bad = int(xp.count_nonzero(flat_bad))
-    if n_bad == 0:
-        return None
-    first = int(xp.argmax(xp.astype(flat_bad, xp.int8)))
-    value = int(xp.reshape(arr, (-1,))[first])
-    position = []
-    rest = first
-    for size in reversed(tuple(arr.shape)):
-        position.append(rest % size)
-        rest //= size
-    position = tuple(reversed(position))
-    ignore = "" if ignore_index is None else f" and is not ignore_index={ignore_index}"
-    return (
-        f"{name} holds label {value} at index {position} ({n_bad} such pixel(s)), "
-        f"outside [0, num_classes={num_classes}){ignore}"
-    )
-
-
 def _raise_bad_labels(xp, pred, target, num_classes, ignore_index):
-    """Raise a ValueError naming the offending labels (called only on concrete arrays)."""
-    ignored = (target == ignore_index) if ignore_index is not None else None
-    bad_t = (target < 0) | (target >= num_classes)
-    if ignored is not None:
-        bad_t = bad_t & ~ignored
-    msgs = [_describe_bad(xp, target, "target", bad_t, num_classes, ignore_index)]
-    bad_p = (pred < 0) | (pred >= num_classes)
-    if ignored is not None:
-        bad_p = bad_p & ~ignored
-    msg_p = _describe_bad(xp, pred, "pred", bad_p, num_classes, None)
-    if msg_p is not None:
-        msg_p += (" where the reference is not ignored (a prediction must name a class "
-                  "wherever the reference is scored)")
-    msgs.append(msg_p)
-    text = "; ".join(m for m in msgs if m is not None)
-    raise ValueError(f"label values out of range: {text}")
+    """Raise a ValueError naming the offending labels (called only on concrete arrays,
+    once a kernel has counted some): the shared check and wording of
+    :func:`regionloss._labels.check_label_range`."""
+    check_label_range(pred, target, num_classes=num_classes, ignore_index=ignore_index)
+    # The kernel counted pixels that the check excuses: cannot happen (both apply the same
+    # rule), but never return silently from here.
+    raise ValueError(  # pragma: no cover
+        f"label values out of range: labels outside [0, num_classes={num_classes}) "
+        f"(ignore_index={ignore_index})")
 
 
 # --------------------------------------------------------------------------- kernels

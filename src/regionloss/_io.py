@@ -5,9 +5,12 @@
 are imported lazily, the first time a file of that kind is read, so ``import regionloss``
 stays light; a missing one raises :class:`MissingDependencyError` naming what to install.
 
-Every failure to read a file (missing, truncated, corrupt, not a label map) raises
-:class:`MaskReadError` naming the file. Label values are checked later, by the scorer, which
-knows the number of classes; :func:`as_label_map` checks that values are integers.
+Every failure to read a file (missing, truncated, corrupt, not a label map, no pixel)
+raises :class:`MaskReadError` naming the file. A NIfTI volume stored as ``(X, Y, Z, 1)`` is
+read as ``(X, Y, Z)``. PNG masks (modes L, P, I;16) are decoded straight into a NumPy array,
+without Pillow's extra ``tobytes()`` copy (a plain ``np.asarray`` fallback otherwise).
+Label values are checked later, by the scorer, which knows the number of classes;
+:func:`as_label_map` checks that values are integers.
 """
 
 from __future__ import annotations
@@ -115,6 +118,7 @@ def _read_png(path: str) -> tuple[np.ndarray, None]:
                 "greyscale (mode L / I;16) or palette (mode P) PNGs holding class indices"
             )
         # Palette images: the pixel values are the palette indices, i.e. the labels.
+        image.load()
         return np.asarray(image), None
 
 
@@ -129,6 +133,10 @@ def _read_nifti(path: str) -> tuple[np.ndarray, tuple[float, ...]]:
     # Unscaled integer data stays integer; scaled data (scl_slope) comes back as float and
     # goes through the integer check like any float file.
     array = np.asanyarray(image.dataobj)
+    if array.ndim == 4 and array.shape[3] == 1:
+        # (X, Y, Z, 1): a 3-D label volume stored with a singleton fourth (time) axis, as
+        # some tools write them; read as (X, Y, Z). A longer fourth axis stays.
+        array = array[..., 0]
     zooms = tuple(float(z) for z in image.header.get_zooms()[: array.ndim])
     return np.asarray(array), zooms
 
@@ -176,11 +184,16 @@ def as_label_map(array: np.ndarray, path: str) -> np.ndarray:
     Booleans become ``uint8`` (0 and 1); integer arrays are returned unchanged (no copy); floating
     arrays holding whole numbers become ``int64``. A fractional or non-finite value, a
     complex, string or object array, or a 0-d array raises :class:`MaskReadError` naming
-    ``path`` and the value.
+    ``path`` and the value; so does an array with no element (a zero-size axis).
     """
     array = np.asarray(array)
     if array.ndim == 0:
         raise MaskReadError(f"{path}: holds a scalar, not a label map")
+    if array.size == 0:
+        raise MaskReadError(
+            f"{path}: empty mask of shape {array.shape} (no pixels); a mask needs at "
+            "least one pixel"
+        )
     if array.dtype == np.bool_:
         return array.astype(np.uint8)  # not a view: Pillow stores True as byte 255
     if np.issubdtype(array.dtype, np.integer):

@@ -8,7 +8,10 @@ and a non-zero exit code:
 * 0: success;
 * 1: the data or the environment failed (unmatched files, shape mismatch, bad label,
   unreadable file, missing optional package, unwritable output);
-* 2: bad command line (argparse's convention);
+* 2: bad command line (argparse's convention), found before any file is read: argparse's
+  own errors, and those of :class:`regionloss.scoring.OptionError` (unknown metric, an
+  option of a metric not asked for, ``nsd`` without ``--tolerance``, unknown report
+  extension, ``--output`` and ``--per-case`` naming one file, ...);
 * 130: interrupted (Ctrl-C); no report is written.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from typing import Sequence
@@ -88,7 +92,7 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (``regionloss score --help`` documents every option)."""
-    from .scoring import REGION_METRICS, SURFACE_METRICS
+    from .scoring import BOUNDARY_METRICS, REGION_METRICS
 
     parser = argparse.ArgumentParser(
         prog=PROG, description="Region-based segmentation metrics: offline scoring of mask files.")
@@ -103,8 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Formats: .npy, .npz (NumPy); .png (Pillow); .tif/.tiff (tifffile); .nii/.nii.gz "
             "(nibabel). Prints per-class mean, standard deviation over cases and pooled "
             "(dataset-level) values, and the macro mean."),
-        epilog=("Exit status: 0 success, 1 bad data / unreadable file / missing package, "
-                "2 bad command line, 130 interrupted."),
+        epilog=("Exit status: 0 success, 1 bad data / unreadable file / missing package / "
+                "unwritable output, 2 bad command line (found before any file is read), "
+                "130 interrupted."),
     )
     p.add_argument("pred", metavar="PRED", help="predicted masks: a folder or a file")
     p.add_argument("target", metavar="TARGET", help="reference masks: a folder or a file")
@@ -116,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-m", "--metrics", action="append", default=None,
                    help="comma-separated metrics (repeatable); default dice,iou. Region: "
                         f"{', '.join(REGION_METRICS)}. Boundary (SciPy): "
-                        f"{', '.join(SURFACE_METRICS)}")
+                        f"{', '.join(BOUNDARY_METRICS)} (2-D and 3-D masks)")
     p.add_argument("--no-background", action="store_true",
                    help="leave class 0 out of the report and the macro mean")
     p.add_argument("--class-names",
@@ -148,11 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hd/hd95/asd/assd value where exactly one of prediction and reference "
                         "is empty (default inf)")
     p.add_argument("--tversky-alpha", type=float, default=None,
-                   help="Tversky weight of false positives (metric tversky)")
+                   help="Tversky weight of false positives (default 0.3; needs -m tversky)")
     p.add_argument("--tversky-beta", type=float, default=None,
-                   help="Tversky weight of false negatives (metric tversky)")
+                   help="Tversky weight of false negatives (default 0.7; needs -m tversky)")
     p.add_argument("--fbeta-beta", type=float, default=None,
-                   help="beta of the F-beta score (metric fbeta)")
+                   help="beta of the F-beta score (default 1; needs -m fbeta)")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bar and no notes on stderr (errors are still printed)")
     return parser
@@ -164,13 +169,58 @@ def _error(message: str) -> None:
     sys.stderr.flush()
 
 
+#: Metric options of the command line: flag -> (metric, option name).
+_METRIC_FLAGS = {
+    "--tversky-alpha": ("tversky", "alpha"),
+    "--tversky-beta": ("tversky", "beta"),
+    "--fbeta-beta": ("fbeta", "beta"),
+}
+
+
+def _same_file(a: str, b: str) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)  # hard links, case-insensitive file systems
+    except OSError:
+        return False
+
+
+def _check_command_line(args, metrics) -> dict[str, dict[str, float]]:
+    """What argparse cannot check alone; raises OptionError (exit 2). Returns the options
+    of the metrics asked for, from ``--tversky-alpha`` and the like."""
+    from .scoring import OptionError, _parse_names, output_format
+
+    names = _parse_names(metrics)
+    metric_options: dict[str, dict[str, float]] = {}
+    for flag, (metric, option) in _METRIC_FLAGS.items():
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is None:
+            continue
+        if metric not in names:
+            raise OptionError(
+                f"{flag} needs the {metric} metric (add -m {metric}); metrics asked for: "
+                f"{', '.join(names)}"
+            )
+        metric_options.setdefault(metric, {})[option] = value
+    if args.output is not None:
+        output_format(args.output)
+    if args.output is not None and args.per_case is not None \
+            and _same_file(args.output, args.per_case):
+        raise OptionError(
+            f"--output and --per-case are the same file ({args.output}, {args.per_case}); "
+            "give two paths"
+        )
+    return metric_options
+
+
 def _run_score(args) -> int:
     from .scoring import (
         MaskReadError,
         MissingDependencyError,
+        OptionError,
         ScoringError,
         check_writable,
-        output_format,
         score,
         write_atomic,
     )
@@ -185,20 +235,17 @@ def _run_score(args) -> int:
             return 2
         num_classes = len(class_names)  # without -n, the names cover every class
     metrics = args.metrics if args.metrics else ["dice", "iou"]
-    metric_options: dict[str, dict[str, float]] = {}
-    if args.tversky_alpha is not None:
-        metric_options.setdefault("tversky", {})["alpha"] = args.tversky_alpha
-    if args.tversky_beta is not None:
-        metric_options.setdefault("tversky", {})["beta"] = args.tversky_beta
-    if args.fbeta_beta is not None:
-        metric_options.setdefault("fbeta", {})["beta"] = args.fbeta_beta
+    try:
+        metric_options = _check_command_line(args, metrics)
+    except OptionError as exc:
+        _error(exc)
+        return 2
 
     show_progress = not args.quiet and sys.stderr.isatty()
     progress = _Progress(sys.stderr) if show_progress else None
     try:
         # Fail before any work when a report could not be written.
         if args.output is not None:
-            output_format(args.output)
             check_writable(args.output, "--output")
         if args.per_case is not None:
             check_writable(args.per_case, "--per-case")
@@ -211,9 +258,7 @@ def _run_score(args) -> int:
             class_names=class_names, zero_division=args.zero_division, missing=args.missing,
             backend=args.backend, workers=args.workers, scheduler=args.scheduler,
             spacing=args.spacing, tolerance=tolerance, empty_distance=args.empty_distance,
-            metric_options={k: v for k, v in metric_options.items()
-                            if k in [m.strip() for item in metrics for m in item.split(",")]},
-            progress=progress,
+            metric_options=metric_options, progress=progress,
         )
         if progress is not None:
             progress.close()
@@ -229,6 +274,11 @@ def _run_score(args) -> int:
             progress.close()
         _error("interrupted; no report written")
         return 130
+    except OptionError as exc:  # found by score() before any file was read
+        if progress is not None:
+            progress.close()
+        _error(exc)
+        return 2
     except (ScoringError, MaskReadError, MissingDependencyError, ValueError, TypeError,
             OSError, ImportError) as exc:
         if progress is not None:

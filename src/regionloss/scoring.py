@@ -10,8 +10,9 @@ disagree. Cases run serially, in ``workers`` local processes, or on an existing 
 distributed cluster (``scheduler``); the per-case statistics are integers (or per-case
 values), so every way of running gives identical results.
 
-Nothing here is imported by ``import regionloss`` beyond NumPy; Pillow, tifffile, nibabel,
-SciPy, CuPy and Dask are imported only when a run needs them.
+Nothing here is imported by ``import regionloss`` beyond NumPy (and the library's own
+modules); Pillow, tifffile, nibabel, SciPy, CuPy and Dask are imported only when a run needs
+them.
 """
 
 from __future__ import annotations
@@ -19,15 +20,19 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import sys
 import tempfile
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from . import _average
+from . import surface as _surface  # NumPy only at import; SciPy is imported when it runs
 from ._io import MaskReadError, MissingDependencyError, is_supported, read_mask, split_extension
+from ._labels import bad_labels_message, describe_bad_labels, find_bad_labels
+from .metrics import METRIC_NAMES
 
 __all__ = [
     "score",
@@ -35,20 +40,19 @@ __all__ = [
     "Case",
     "ScoreReport",
     "ScoringError",
+    "OptionError",
     "MaskReadError",
     "MissingDependencyError",
     "REGION_METRICS",
-    "SURFACE_METRICS",
+    "BOUNDARY_METRICS",
     "write_atomic",
 ]
 
-#: Metrics computed from confusion matrices (``regionloss.metrics.METRIC_NAMES``).
-REGION_METRICS = (
-    "dice", "iou", "tversky", "precision", "recall", "specificity", "accuracy",
-    "balanced_accuracy", "fbeta", "mcc",
-)
-#: Boundary metrics (``regionloss.surface.surface_metrics``; they need SciPy).
-SURFACE_METRICS = ("hd", "hd95", "asd", "assd", "nsd")
+#: Metrics computed from confusion matrices: :data:`regionloss.metrics.METRIC_NAMES` itself.
+REGION_METRICS = METRIC_NAMES
+#: Boundary metrics, the names of :data:`regionloss.surface.SURFACE_METRICS` (a dict of
+#: descriptions) as a tuple; computed by :func:`regionloss.surface.surface_metrics` (SciPy).
+BOUNDARY_METRICS = tuple(_surface.SURFACE_METRICS)
 
 _OUTPUT_FORMATS = {".csv": "csv", ".json": "json", ".md": "markdown", ".markdown": "markdown"}
 _MAX_LISTED = 10
@@ -56,6 +60,12 @@ _MAX_LISTED = 10
 
 class ScoringError(ValueError):
     """Bad scoring input (unmatched files, shape mismatch, bad label, bad option)."""
+
+
+class OptionError(ScoringError):
+    """A bad option, found from the options alone before any file is read (unknown metric,
+    option of a metric not asked for, bad report extension, ...). The command line exits
+    with status 2 for these (a bad command line), 1 for every other :class:`ScoringError`."""
 
 
 # --------------------------------------------------------------------------- matching
@@ -119,7 +129,7 @@ def find_cases(pred: str, target: str, /, *, missing: str = "error") -> tuple[li
         files in one folder map to the same case.
     """
     if missing not in ("error", "empty"):
-        raise ScoringError(f"missing must be 'error' or 'empty', got {missing!r}")
+        raise OptionError(f"missing must be 'error' or 'empty', got {missing!r}")
     for path, what in ((pred, "prediction"), (target, "reference")):
         if not os.path.exists(path):
             raise ScoringError(f"{what} path {path} does not exist")
@@ -185,26 +195,28 @@ class _CaseStats:
     spacing: tuple[float, ...] | None
 
 
-def _check_labels(labels, path, num_classes, ignore_index, reference=None):
-    """Raise if ``labels`` holds a value outside ``[0, num_classes)``: ``ignore_index`` is
-    allowed in the reference, and any prediction where the reference is ignored (those pixels
-    are not looked at), as :func:`regionloss.confusion_matrix` does."""
-    low, high = labels.min(), labels.max()
-    if low >= 0 and high < num_classes:
+def _check_labels(pred_labels, target_labels, case: Case, num_classes, ignore_index):
+    """Raise :class:`ScoringError` if a label lies outside ``[0, num_classes)``.
+
+    The check and the wording are the library's (:mod:`regionloss._labels`, as in
+    :func:`regionloss.confusion_matrix`): ``ignore_index`` is allowed in the reference, and
+    any prediction where the reference is ignored (those pixels are not looked at). The
+    message names the file(s) at fault, the first bad value, its index and the count.
+    """
+    bad_t = find_bad_labels(target_labels, num_classes=num_classes, ignore_index=ignore_index)
+    bad_p = None
+    if case.prediction is not None:
+        bad_p = find_bad_labels(pred_labels, num_classes=num_classes,
+                                ignore_index=ignore_index, reference=target_labels)
+    if bad_t is None and bad_p is None:
         return
-    bad = (labels < 0) | (labels >= num_classes)
-    if ignore_index is not None:
-        bad &= (reference if reference is not None else labels) != ignore_index
-    if bad.any():
-        value = labels[bad].flat[0]
-        allowed = f"0..{num_classes - 1}"
-        if ignore_index is not None:
-            allowed += (f", or ignore_index={ignore_index}" if reference is None else
-                        f"; any value where the reference is ignore_index={ignore_index}")
-        raise ScoringError(
-            f"{path}: label {int(value)} out of range for num_classes={num_classes} "
-            f"(allowed: {allowed})"
-        )
+    raise ScoringError(bad_labels_message(
+        None if bad_t is None else describe_bad_labels(
+            f"reference {case.reference}", bad_t, num_classes=num_classes,
+            ignore_index=ignore_index),
+        None if bad_p is None else describe_bad_labels(
+            f"prediction {case.prediction}", bad_p, num_classes=num_classes, prediction=True),
+    ))
 
 
 def _resolve_spacing(config: _Config, pred, target, ndim: int):
@@ -258,10 +270,15 @@ def _score_case(index: int, case: Case, config: _Config) -> _CaseStats:
                 f"reference {case.reference} has shape {target.array.shape}"
             )
     target_labels = target.array
-    _check_labels(target_labels, case.reference, config.num_classes, config.ignore_index)
-    if pred is not None:
-        _check_labels(pred_labels, case.prediction, config.num_classes, config.ignore_index,
-                      reference=target_labels)
+    _check_labels(pred_labels, target_labels, case, config.num_classes, config.ignore_index)
+    if config.surface and target_labels.ndim not in (2, 3):
+        files = (f"prediction {case.prediction} and reference {case.reference}"
+                 if case.prediction is not None else f"reference {case.reference}")
+        raise ScoringError(
+            f"boundary metrics ({', '.join(config.surface)}) need 2-D or 3-D masks; "
+            f"{files} have shape {target_labels.shape} ({target_labels.ndim}-D). Region "
+            "metrics work on any shape; leave the boundary metrics out for these files"
+        )
 
     # Labels were checked above (with the file named), so the counting kernel need not
     # check them again: validate=False. On NumPy, confusion_matrix picks its fastest
@@ -408,36 +425,45 @@ def _run_dask(cases, config, scheduler, progress):
 # --------------------------------------------------------------------------- results
 
 
-def _nan_stats(values: np.ndarray, axis: int = 0):
-    """NaN-aware mean, sample standard deviation (ddof=1) and count of defined values."""
-    defined = ~np.isnan(values)
-    count = defined.sum(axis=axis)
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(values, axis=axis) if values.size else np.full(values.shape[1:], np.nan)
-        std = np.nanstd(values, axis=axis, ddof=1) if values.size else np.full(values.shape[1:], np.nan)
-    std = np.where(count >= 2, std, np.nan)
-    return mean, std, count
+def _mean_std(values: np.ndarray):
+    r"""Mean and sample standard deviation (ddof=1) over axis 0, NaN values left out.
 
-
-def _nanmean(values: np.ndarray) -> float:
+    The NaN-aware mean and the count are the library's (:func:`regionloss._average.nanmean`
+    and :func:`~regionloss._average.nan_sum_count`); the standard deviation, which the
+    library has no use for, is computed here: :math:`\sqrt{\sum (x - \bar x)^2 / (n - 1)}`
+    over the ``n`` non-NaN values ``x``, NaN where :math:`n < 2`. An infinite value makes
+    the mean infinite and the standard deviation NaN.
+    """
     values = np.asarray(values, dtype=np.float64)
-    defined = values[~np.isnan(values)]
-    return float(defined.mean()) if defined.size else math.nan
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean = np.asarray(_average.nanmean(np, values, 0))
+        _, count = _average.nan_sum_count(np, values, 0)
+        deviation = np.where(np.isnan(values), 0.0, values - mean)
+        squares = np.sum(deviation * deviation, axis=0)
+        std = np.sqrt(np.where(count >= 2, squares / np.maximum(count - 1, 1), np.nan))
+    return mean, std
+
+
+def _nanmean(values) -> float:
+    """NaN-aware mean of a 1-D array as a Python float (NaN when every value is NaN)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return float(_average.nanmean(np, np.asarray(values, dtype=np.float64), 0))
+
+
+def _nonfinite(value: float) -> str:
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
 
 
 def _fmt_csv(value) -> str:
     value = float(value)
-    return repr(value) if not math.isnan(value) else "nan"
+    return repr(value) if math.isfinite(value) else _nonfinite(value)
 
 
 def _json_value(value):
+    """A JSON number, or the string ``"nan"``, ``"inf"`` or ``"-inf"`` (``float()`` reads all
+    three back); ``None`` (JSON ``null``) is kept for "not applicable"."""
     value = float(value)
-    if math.isnan(value):
-        return None
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return value
+    return value if math.isfinite(value) else _nonfinite(value)
 
 
 def _fmt_table(value, digits=4) -> str:
@@ -465,8 +491,8 @@ class ScoreReport:
     confusion : ndarray, shape (N, C, C), int64
         Each case's confusion matrix (rows = reference class, columns = predicted class).
     per_case : dict of str to ndarray, shape (N, K)
-        Each metric per case and reported class (``K = len(class_ids)``); NaN where
-        undefined (see ``zero_division``).
+        Each metric per case and reported class (``K = len(class_ids)``); where undefined
+        (zero denominator), NaN or the ``zero_division`` value.
     pooled : dict of str to ndarray, shape (K,)
         Dataset-level value from the summed confusion matrix (region metrics only; NaN for
         boundary metrics, which do not pool).
@@ -476,6 +502,13 @@ class ScoreReport:
         The voxel spacing used for each case's boundary metrics (None: not computed).
     ignored_files : list of str
         Files in the folders that have no reader (not masks), left out of the matching.
+    defined : dict of str to ndarray, shape (N, K), bool
+        Where each metric is defined (non-zero denominator; for boundary metrics: the class
+        is in the prediction or the reference), whatever ``zero_division`` is. Missing
+        metrics count their non-NaN values instead.
+    num_classes : int, optional
+        ``C``, the number of classes counted (``len(class_ids)`` or one more); default
+        ``confusion.shape[-1]``.
     """
 
     cases: list[Case]
@@ -488,31 +521,42 @@ class ScoreReport:
     options: dict[str, Any] = field(default_factory=dict)
     spacings: list[Any] = field(default_factory=list)
     ignored_files: list[str] = field(default_factory=list)
+    defined: dict[str, np.ndarray] = field(default_factory=dict)
+    num_classes: int | None = None
 
     # ---- summaries
 
+    def _stats(self, metric: str):
+        mean, std = _mean_std(self.per_case[metric])
+        if metric in self.defined:
+            count = np.count_nonzero(self.defined[metric], axis=0)
+        else:
+            count = np.count_nonzero(~np.isnan(self.per_case[metric]), axis=0)
+        return mean, std, count
+
     @property
     def mean(self) -> dict[str, np.ndarray]:
-        """Per-class mean over cases (NaN-aware), metric -> (K,)."""
-        return {m: _nan_stats(v)[0] for m, v in self.per_case.items()}
+        """Per-class mean over cases (NaN values left out), metric -> (K,)."""
+        return {m: self._stats(m)[0] for m in self.per_case}
 
     @property
     def std(self) -> dict[str, np.ndarray]:
-        """Per-class sample standard deviation over cases (ddof=1, NaN-aware)."""
-        return {m: _nan_stats(v)[1] for m, v in self.per_case.items()}
+        """Per-class sample standard deviation over cases (ddof=1, NaN values left out)."""
+        return {m: self._stats(m)[1] for m in self.per_case}
 
     @property
     def count(self) -> dict[str, np.ndarray]:
-        """Per-class number of cases where the metric is defined (not NaN)."""
-        return {m: _nan_stats(v)[2] for m, v in self.per_case.items()}
+        """Per-class number of cases where the metric is *defined* (non-zero denominator),
+        whatever ``zero_division`` is: with ``zero_division`` 0 or 1 the undefined values
+        enter the mean, but are not counted here."""
+        return {m: self._stats(m)[2] for m in self.per_case}
 
     @property
     def macro(self) -> dict[str, dict[str, float]]:
         """Per metric: ``mean`` (mean over classes of the per-class means) and ``pooled``
-        (mean over classes of the pooled values), both ignoring undefined classes."""
+        (mean over classes of the pooled values), both leaving NaN classes out."""
         return {
-            m: {"mean": _nanmean(_nan_stats(self.per_case[m])[0]),
-                "pooled": _nanmean(self.pooled[m])}
+            m: {"mean": _nanmean(self._stats(m)[0]), "pooled": _nanmean(self.pooled[m])}
             for m in self.metrics
         }
 
@@ -520,7 +564,7 @@ class ScoreReport:
         """One row per (metric, class) and one ``macro mean`` row per metric."""
         rows = []
         for m in self.metrics:
-            mean, std, count = _nan_stats(self.per_case[m])
+            mean, std, count = self._stats(m)
             pools = m in REGION_METRICS
             for k, (cid, name) in enumerate(zip(self.class_ids, self.class_names)):
                 rows.append({"metric": m, "class_id": cid, "class": name, "mean": mean[k],
@@ -553,7 +597,10 @@ class ScoreReport:
                              for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
         n_missing = sum(c.prediction is None for c in self.cases)
-        title = f"{len(self.cases)} cases, {len(self.class_ids)} classes"
+        num_classes = self.num_classes or int(self.confusion.shape[-1])
+        title = f"{len(self.cases)} cases, {num_classes} classes"
+        if len(self.class_ids) != num_classes:
+            title += f", {len(self.class_ids)} reported"
         if n_missing:
             title += f" ({n_missing} missing predictions scored as empty)"
         lines = [title, line(header), line(["-" * w for w in widths])]
@@ -595,10 +642,12 @@ class ScoreReport:
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything as plain JSON-able data (NaN as ``None``, infinities as strings)."""
+        """Everything as plain JSON-able data: numbers, non-finite values as the strings
+        ``"nan"``, ``"inf"``, ``"-inf"``, and ``None`` only for "not applicable" (the pooled
+        value of a boundary metric)."""
         summary: dict[str, Any] = {}
         for m in self.metrics:
-            mean, std, count = _nan_stats(self.per_case[m])
+            mean, std, count = self._stats(m)
             pools = m in REGION_METRICS
             summary[m] = {
                 "classes": {
@@ -673,7 +722,7 @@ def output_format(path: str) -> str:
     """'csv', 'json' or 'markdown' from ``path``'s extension; ScoringError otherwise."""
     ext = os.path.splitext(path)[1].lower()
     if ext not in _OUTPUT_FORMATS:
-        raise ScoringError(
+        raise OptionError(
             f"output {path}: unknown report format {ext or '(no extension)'!r}; "
             "use .csv, .json or .md"
         )
@@ -691,11 +740,39 @@ def check_writable(path: str, what: str = "output") -> None:
         raise ScoringError(f"{what} {path}: folder {directory} is not writable")
 
 
+def _current_umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux:
+    ``/proc/self/status``); else set and restored at once (``os.umask`` can only be read
+    by setting it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _report_mode(path: str) -> int:
+    """The permission bits a report written to ``path`` gets: those of the file it
+    replaces, else what ``open(path, "w")`` would give a new file, ``0o666 & ~umask``
+    (a temporary file from ``mkstemp`` is ``0o600``)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_current_umask()
+
+
 def write_atomic(contents: Mapping[str, str]) -> None:
     """Write every ``path -> text`` through a temporary file in the same folder, then rename.
 
     All files are written and synced first, then renamed one by one: a run interrupted or
-    failing while writing leaves every previous report untouched and no partial file.
+    failing while writing leaves every previous report untouched and no partial file. A
+    report keeps the permission bits of the file it replaces; a new one gets
+    ``0o666 & ~umask``, as a file opened for writing would.
     """
     temporaries: list[tuple[str, str]] = []
     try:
@@ -704,6 +781,7 @@ def write_atomic(contents: Mapping[str, str]) -> None:
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
                                        suffix=".tmp")
             temporaries.append((tmp, path))
+            os.chmod(tmp, _report_mode(path))
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
                 handle.write(text)
                 handle.flush()
@@ -729,14 +807,15 @@ def _parse_names(metrics) -> tuple[str, ...]:
             if name and name not in names:
                 names.append(name)
     if not names:
-        raise ScoringError("metrics: give at least one metric")
-    known = REGION_METRICS + SURFACE_METRICS
+        raise OptionError("metrics: give at least one metric")
+    known = REGION_METRICS + BOUNDARY_METRICS
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise ScoringError(
+        raise OptionError(
             f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(known)}"
         )
     return tuple(names)
+
 
 
 def _per_class(value, num_classes: int, name: str):
@@ -747,7 +826,7 @@ def _per_class(value, num_classes: int, name: str):
     if len(values) == 1:
         return values[0]
     if len(values) != num_classes:
-        raise ScoringError(
+        raise OptionError(
             f"{name}: give one value or one per class ({num_classes}), got {len(values)}"
         )
     return values
@@ -796,16 +875,19 @@ def score(
     num_classes : int
         Labels must lie in ``[0, num_classes)`` (or equal ``ignore_index``).
     metrics : sequence of str, default ("dice", "iou")
-        Any of :data:`REGION_METRICS` and :data:`SURFACE_METRICS`.
+        Any of :data:`REGION_METRICS` and :data:`BOUNDARY_METRICS` (2-D and 3-D masks
+        only).
     ignore_index : int, optional
         Reference pixels with this label are left out of every count.
     include_background : bool, default True
         False drops class 0 from the report (it is still counted in the matrices).
     class_names : sequence of str, optional
         ``num_classes`` names (or ``num_classes - 1`` without background).
-    zero_division : float, default nan
+    zero_division : {nan, 0.0, 1.0}, default nan
         Value of a metric whose denominator is zero (class absent from prediction and
-        reference). NaN values are left out of means and standard deviations.
+        reference). NaN values are left out of means and standard deviations; 0 and 1
+        enter them. Either way the per-class ``cases`` count (:attr:`ScoreReport.count`)
+        counts only the cases where the metric is defined.
     missing : {"error", "empty"}
         A reference without a prediction is an error, or (``"empty"``) scored against an
         all-zero (all-background) prediction of the reference's shape: the worst case.
@@ -826,7 +908,8 @@ def score(
         image diagonal) so that means stay finite. Surface Dice is 0 there.
     metric_options : mapping, optional
         Extra keyword options per metric, passed to ``score_confusion``, e.g.
-        ``{"tversky": {"alpha": 0.3, "beta": 0.7}, "fbeta": {"beta": 2.0}}``.
+        ``{"tversky": {"alpha": 0.3, "beta": 0.7}, "fbeta": {"beta": 2.0}}``; each key
+        must be a metric asked for in ``metrics``.
     progress : callable, optional
         Called as ``progress(done, total)`` after each finished case (or chunk of cases).
 
@@ -838,33 +921,39 @@ def score(
 
     Raises
     ------
+    OptionError
+        A bad option, found before any file is read (a :class:`ScoringError`).
     ScoringError
         Unmatched files, shape mismatch (both files and shapes named), label out of range
-        or non-integer (file and value named), bad option.
+        or non-integer (file and value named), masks that are not 2-D or 3-D with a
+        boundary metric (both files named).
     MaskReadError
-        An unreadable or truncated file (named).
+        An unreadable, truncated or empty (zero-size) file (named).
     MissingDependencyError
         A format, the CuPy backend or Dask needs a package that is not installed.
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ScoringError(f"num_classes must be a positive integer, got {num_classes!r}")
+        raise OptionError(f"num_classes must be a positive integer, got {num_classes!r}")
     num_classes = int(num_classes)
     if not include_background and num_classes < 2:
-        raise ScoringError("include_background=False needs num_classes >= 2")
+        raise OptionError("include_background=False needs num_classes >= 2")
     if ignore_index is not None:
         if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-            raise ScoringError(f"ignore_index must be an integer, got {ignore_index!r}")
+            raise OptionError(f"ignore_index must be an integer, got {ignore_index!r}")
         ignore_index = int(ignore_index)
     names = _parse_names(metrics)
-    zero_division = float(zero_division)
+    try:
+        zero_division = _average.check_zero_division(zero_division)
+    except (TypeError, ValueError) as exc:
+        raise OptionError(str(exc)) from None
     if backend not in ("numpy", "cupy"):
-        raise ScoringError(f"backend must be 'numpy' or 'cupy', got {backend!r}")
+        raise OptionError(f"backend must be 'numpy' or 'cupy', got {backend!r}")
     if backend == "cupy":
         _cupy()
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ScoringError(f"workers must be a positive integer, got {workers!r}")
+        raise OptionError(f"workers must be a positive integer, got {workers!r}")
     if workers not in (None, 1) and scheduler is not None:
-        raise ScoringError("give either workers (local processes) or scheduler (Dask), not both")
+        raise OptionError("give either workers (local processes) or scheduler (Dask), not both")
 
     class_ids = tuple(range(0 if include_background else 1, num_classes))
     if class_names is None:
@@ -876,18 +965,18 @@ def score(
         elif len(class_names) == len(class_ids):
             shown_names = class_names
         else:
-            raise ScoringError(
+            raise OptionError(
                 f"class_names: expected {num_classes} names"
                 + ("" if include_background else f" (or {len(class_ids)} without background)")
                 + f", got {len(class_names)}"
             )
-    surface = tuple(n for n in names if n in SURFACE_METRICS)
+    surface = tuple(n for n in names if n in BOUNDARY_METRICS)
     spacing_t = None if spacing is None else tuple(float(s) for s in spacing)
     if spacing_t is not None and any(not s > 0 for s in spacing_t):
-        raise ScoringError(f"spacing must be positive, got {spacing_t}")
+        raise OptionError(f"spacing must be positive, got {spacing_t}")
     tol = _per_class(tolerance, num_classes, "tolerance")
     if "nsd" in surface and tol is None:
-        raise ScoringError("metric 'nsd' (normalised surface Dice) needs a tolerance")
+        raise OptionError("metric 'nsd' (normalised surface Dice) needs a tolerance")
     if surface:
         try:
             import scipy  # noqa: F401
@@ -896,16 +985,13 @@ def score(
                 f"boundary metrics ({', '.join(surface)}) need SciPy, which is not installed: "
                 "pip install 'regionloss[surface]'"
             ) from exc
-    options = dict(metric_options or {})
-    for key in options:
-        if key not in REGION_METRICS:
-            raise ScoringError(f"metric_options: {key!r} is not a region metric")
-
-    cases, ignored = find_cases(pred, target, missing=missing)
+    options = _check_metric_options(metric_options, names)
     if empty_distance is not None:
         empty_distance = float(empty_distance)
         if not empty_distance >= 0:
-            raise ScoringError(f"empty_distance must be >= 0, got {empty_distance}")
+            raise OptionError(f"empty_distance must be >= 0, got {empty_distance}")
+
+    cases, ignored = find_cases(pred, target, missing=missing)
     config = _Config(num_classes, ignore_index, surface, spacing_t, tol, include_background,
                      zero_division, backend, empty_distance)
 
@@ -924,37 +1010,82 @@ def score(
     report_columns = list(class_ids)
     per_case: dict[str, np.ndarray] = {}
     pooled: dict[str, np.ndarray] = {}
+    defined: dict[str, np.ndarray] = {}
+    # A boundary metric is defined where the class is in the prediction or the reference
+    # (both empty: zero_division), i.e. where its row or column of the matrix is non-zero.
+    present = (confusion.sum(axis=2) + confusion.sum(axis=1)) > 0
     for name in names:
-        if name in SURFACE_METRICS:
+        if name in BOUNDARY_METRICS:
             values = np.stack([s.surface[name] for s in stats])
             per_case[name] = values[:, report_columns]
             pooled[name] = np.full(len(class_ids), np.nan)
+            defined[name] = present[:, report_columns]
         else:
-            per_case[name] = _score_matrices(confusion, name, zero_division,
-                                             options.get(name, {}))[:, report_columns]
+            values, ok = _score_matrices(confusion, name, zero_division, options.get(name, {}))
+            per_case[name] = values[:, report_columns]
+            defined[name] = ok[:, report_columns]
             pooled[name] = _score_matrices(pooled_confusion, name, zero_division,
-                                           options.get(name, {}))[report_columns]
+                                           options.get(name, {}))[0][report_columns]
 
-    run_options = {
+    run_options = _json_safe({
         "prediction": str(pred), "reference": str(target), "num_classes": num_classes,
         "ignore_index": ignore_index, "include_background": include_background,
-        "zero_division": None if math.isnan(zero_division) else zero_division,
+        "zero_division": zero_division,
         "missing": missing, "backend": backend, "spacing": spacing_t,
-        "tolerance": tol, "empty_distance": empty_distance, "metric_options": {k: dict(v) for k, v in options.items()},
+        "tolerance": tol, "empty_distance": empty_distance,
+        "metric_options": {k: dict(v) for k, v in options.items()},
         "std": "sample standard deviation over cases (ddof=1), NaN values left out",
+        "cases": "number of cases where the metric is defined (non-zero denominator)",
         "ignored_files": len(ignored),
-    }
+    })
     return ScoreReport(cases=cases, metrics=names, class_ids=class_ids,
                        class_names=shown_names, confusion=confusion, per_case=per_case,
                        pooled=pooled, options=run_options,
-                       spacings=[s.spacing for s in stats], ignored_files=ignored)
+                       spacings=[s.spacing for s in stats], ignored_files=ignored,
+                       defined=defined, num_classes=num_classes)
+
+
+def _check_metric_options(metric_options, names) -> dict[str, dict[str, Any]]:
+    """``metric_options`` checked before any file is read: each key a metric asked for,
+    each option one that metric takes, with a valid value (:class:`OptionError`)."""
+    from .metrics import score_confusion
+
+    options = {str(k).lower(): dict(v) for k, v in dict(metric_options or {}).items()}
+    probe = np.zeros((2, 2), np.int64)
+    for key, opts in options.items():
+        if key not in REGION_METRICS:
+            raise OptionError(f"metric_options: {key!r} is not a region metric")
+        if key not in names:
+            raise OptionError(
+                f"metric_options: {key!r} given but metric {key!r} is not asked for "
+                f"(metrics: {', '.join(names)})"
+            )
+        try:
+            score_confusion(probe, metric=key, **opts)
+        except (TypeError, ValueError) as exc:
+            raise OptionError(f"metric_options[{key!r}]: {exc}") from None
+    return options
+
+
+def _json_safe(value):
+    """``value`` with every non-finite float as the string ``"nan"``, ``"inf"``, ``"-inf"``
+    (strict JSON, the rule of the reports)."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_json_safe(v) for v in value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return _nonfinite(value)
+    return value
 
 
 def _score_matrices(confusion: np.ndarray, metric: str, zero_division: float,
-                    options: Mapping[str, Any]) -> np.ndarray:
-    """``score_confusion`` on (C, C) or (N, C, C) matrices: per class, all classes, float64."""
+                    options: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``score_confusion`` on (C, C) or (N, C, C) matrices: per class, all classes, float64,
+    and where each value is defined (non-zero denominator), bool."""
     from .metrics import score_confusion
 
-    value = score_confusion(confusion, metric=metric, average="none", include_background=True,
-                            zero_division=zero_division, **options)
-    return np.asarray(value, dtype=np.float64)
+    value, defined = score_confusion(confusion, metric=metric, average="none",
+                                     include_background=True, zero_division=zero_division,
+                                     return_defined=True, **options)
+    return np.asarray(value, dtype=np.float64), np.asarray(defined).astype(bool)
