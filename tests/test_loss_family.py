@@ -153,16 +153,37 @@ def test_gdl_grad_finite_with_absent_class_and_matches_fd(opts):
 
 def test_log_cosh_dice_hand_and_variant():
     d = np.array([[1 - 1.8 / 3.0, 1 - 3.8 / 5.0]])  # the Dice losses of the hand case
+    # reduction='none': elementwise on the per-(sample, class) Dice losses
     got = to_numpy(rl.log_cosh_dice_loss(P, Y, activation=None, reduction="none", **NO_SMOOTH))
     np.testing.assert_allclose(got, np.log(np.cosh(d)), rtol=1e-12)
+    # otherwise log(cosh(.)) of the reduced Dice loss (Jadon 2020, literally), not the mean
+    # of the per-class log-cosh values
     mean = rl.log_cosh_dice_loss(P, Y, activation=None, **NO_SMOOTH)
-    np.testing.assert_allclose(float(mean), np.log(np.cosh(d)).mean(), rtol=1e-12)
-    # Jadon's "after the mean" variant is spelled log(cosh(dice_loss(...))) and differs
-    after = math.log(math.cosh(float(rl.dice_loss(P, Y, activation=None, **NO_SMOOTH))))
-    assert not math.isclose(after, float(mean), rel_tol=1e-6)
+    assert mean.shape == ()
+    np.testing.assert_allclose(float(mean), np.log(np.cosh(d.mean())), rtol=1e-12)
+    assert not math.isclose(float(mean), np.log(np.cosh(d)).mean(), rel_tol=1e-6)
     # accurate where log(cosh(x)) = log(1 + x²/2 + ...) would round to 0 in float32
     tiny = np.float32(1e-4)
     assert float(rl.losses.log_cosh(np, tiny)) == pytest.approx(5e-9, rel=1e-4)
+
+
+@pytest.mark.parametrize("opts", [dict(), dict(reduction="sum"), dict(per_sample=False),
+                                  dict(include_background=False, class_weights=[0, 1, 3]),
+                                  dict(reduction="none", per_sample=False, squared=True),
+                                  dict(ignore_index=255, activation="sigmoid",
+                                       soft_labels=True)],
+                         ids=lambda o: ",".join(o) or "defaults")
+def test_log_cosh_dice_is_log_cosh_of_dice_loss_with_the_same_options(opts):
+    rng = np.random.default_rng(20)
+    x = rng.normal(size=(3, 6, 3)) * 3
+    y = rng.integers(0, 3, size=(3, 6))
+    y[0, 0] = 255 if "ignore_index" in opts else y[0, 0]
+    mask = rng.random((3, 6))
+    for m in (None, mask):
+        dice = to_numpy(rl.dice_loss(x, y, mask=m, **opts))
+        got = rl.log_cosh_dice_loss(x, y, mask=m, **opts)
+        assert got.shape == dice.shape
+        np.testing.assert_allclose(to_numpy(got), np.log(np.cosh(dice)), rtol=1e-12)
 
 
 @jax_only
@@ -249,23 +270,57 @@ def test_property_lovasz_is_one_minus_iou_on_hard_predictions(case, per_sample):
     assert mean == pytest.approx(per_row.mean(), abs=1e-12)
 
 
+def _ignored_and_kept(y, keep, ignore):
+    """``y`` with the pixels outside ``keep`` set to ``ignore``, and the pixels that are
+    really kept: with ``ignore`` a class id, that class's own pixels are ignored as well."""
+    y_ignored = np.where(keep, y, ignore)
+    return y_ignored, y_ignored != ignore
+
+
+# 255 and -1 lie outside the classes; 0 and 1 are class ids (every case has >= 2 classes)
+IGNORE_VALUES = [255, -1, 0, 1]
+
+
 @settings(max_examples=40, deadline=None)
 @given(cases(n_max=2), st.integers(0, 2**32 - 1), st.booleans(),
-       st.sampled_from(["present", "all"]))
-def test_property_lovasz_ignore_equals_dropping_pixels(case, seed, hinge, classes):
+       st.sampled_from(["present", "all"]), st.sampled_from(IGNORE_VALUES))
+def test_property_lovasz_ignore_equals_dropping_pixels(case, seed, hinge, classes, ignore):
     x, y = case
-    keep = np.random.default_rng(seed).random(y.shape[1]) < 0.6
-    y_ign = np.where(keep[None], y, 255)
+    keep = np.random.default_rng(seed).random(y.shape) < 0.6
+    y_ign, kept = _ignored_and_kept(y, keep, ignore)
     if hinge:
         loss = functools.partial(rl.lovasz_hinge_loss, classes=classes)
     else:
         loss = functools.partial(rl.lovasz_softmax_loss, classes=classes)
-    got = to_numpy(loss(x, y_ign, ignore_index=255, reduction="none"))
-    dropped = to_numpy(loss(x[:, keep], y[:, keep], reduction="none"))
+    got = to_numpy(loss(x, y_ign, ignore_index=ignore, reduction="none"))
+    # per sample: each sample's kept pixels on their own (a sample may keep none)
+    dropped = np.concatenate([to_numpy(loss(x[n:n + 1, kept[n]], y[n:n + 1, kept[n]],
+                                            reduction="none")) for n in range(len(x))])
     np.testing.assert_allclose(got, dropped, rtol=1e-12, atol=1e-15)
     # a 0/1 mask is the same as ignore_index (float cardinalities, same numbers)
-    masked = to_numpy(loss(x, y, mask=keep[None].astype(float), reduction="none"))
+    masked = to_numpy(loss(x, y, mask=kept.astype(float), reduction="none"))
     np.testing.assert_allclose(masked, dropped, rtol=1e-12, atol=1e-15)
+    # ... and so is a mask next to ignore_index (the weights multiply)
+    both = to_numpy(loss(x, y_ign, ignore_index=ignore, mask=keep.astype(float),
+                         reduction="none"))
+    np.testing.assert_allclose(both, dropped, rtol=1e-12, atol=1e-15)
+
+
+def test_lovasz_ignore_index_a_class_id_hand_case():
+    # Berman et al.'s loss on the kept pixels, by sets: ignoring class 0 drops its pixels
+    x = np.array([[[2.0, 0.5, -1.0], [0.1, 0.3, 0.2], [-0.5, 1.5, 0.0], [0.0, 0.2, 1.0]]])
+    y = np.array([[0, 1, 1, 2]])
+    kept = y[0] != 0
+    p = _softmax(x)[0][kept]
+    yk = y[0][kept]
+    want = [_lovasz_brute(np.abs((yk == k) - p[:, k]), yk == k) for k in range(3)]
+    got = to_numpy(rl.lovasz_softmax_loss(x, y, ignore_index=0, classes="all",
+                                          reduction="none"))
+    np.testing.assert_allclose(got, [want], rtol=1e-12)
+    hinge_want = [_lovasz_brute(np.maximum(1 - x[0][kept][:, k] * (2 * (yk == k) - 1), 0),
+                                yk == k) for k in range(3)]
+    hinge = to_numpy(rl.lovasz_hinge_loss(x, y, ignore_index=0, reduction="none"))
+    np.testing.assert_allclose(hinge, [hinge_want], rtol=1e-12)
 
 
 @settings(max_examples=30, deadline=None)
@@ -447,21 +502,24 @@ def test_binary_cross_entropy_hand_and_layouts():
 
 @settings(max_examples=40, deadline=None)
 @given(cases(), st.integers(0, 2**32 - 1), st.sampled_from(["softmax", "sigmoid"]),
-       st.sampled_from([0.0, 0.1]))
-def test_property_cross_entropy_ignore_equals_kept_pixels(case, seed, activation, smoothing):
+       st.sampled_from(["ce-0", "ce-0.1", "focal"]), st.sampled_from(IGNORE_VALUES))
+def test_property_cross_entropy_and_focal_ignore_equal_kept_pixels(case, seed, activation,
+                                                                   which, ignore):
     x, y = case
     keep = np.random.default_rng(seed).random(y.shape) < 0.6
-    if not keep.any():
-        keep.flat[0] = True
-    y_ign = np.where(keep, y, 255)
-    got = rl.cross_entropy_loss(x, y_ign, ignore_index=255, activation=activation,
-                                label_smoothing=smoothing)
-    kept = rl.cross_entropy_loss(x[keep][None], y[keep][None], activation=activation,
-                                 label_smoothing=smoothing)
-    np.testing.assert_allclose(float(got), float(kept), rtol=1e-12)
-    none = to_numpy(rl.cross_entropy_loss(x, y_ign, ignore_index=255, activation=activation,
-                                          reduction="none"))
-    assert np.all(none[~keep] == 0.0)
+    y_ign, kept = _ignored_and_kept(y, keep, ignore)
+    if not kept.any():  # the all-ignored batch is its own test (loss 0)
+        return
+    if which == "focal":
+        loss = functools.partial(rl.focal_loss, gamma=1.5, activation=activation)
+    else:
+        loss = functools.partial(rl.cross_entropy_loss, activation=activation,
+                                 label_smoothing=float(which[3:]))
+    got = loss(x, y_ign, ignore_index=ignore)
+    want = loss(x[kept][None], y[kept][None])
+    np.testing.assert_allclose(float(got), float(want), rtol=1e-12)
+    none = to_numpy(loss(x, y_ign, ignore_index=ignore, reduction="none"))
+    assert np.all(none[~kept] == 0.0)
 
 
 @settings(max_examples=40, deadline=None)
@@ -586,7 +644,7 @@ def test_combine_equals_weighted_sum_and_parts():
 
 
 def test_combine_computes_statistics_and_log_softmax_once(monkeypatch):
-    from regionloss import losses
+    from regionloss import _terms as losses
 
     calls = {"stats": 0, "log_softmax": 0, "softmax": 0}
     real_stats, real_log_softmax = losses.soft_statistics, losses.log_softmax
@@ -671,6 +729,25 @@ def test_compounds_under_jit_and_grad(make):
     np.testing.assert_allclose(np.asarray(grad), numeric, rtol=1e-5, atol=1e-8)
 
 
+def test_combine_shares_activation_only_with_terms_that_have_one():
+    rng = np.random.default_rng(21)
+    x = rng.normal(size=(2, 5, 3))
+    y = rng.integers(0, 3, size=(2, 5))
+    # the Lovász hinge takes logits as they are: the shared activation does not reach it
+    loss = rl.combine((1.0, rl.dice_loss), (1.0, rl.lovasz_hinge_loss), activation="sigmoid")
+    assert dict(loss.terms[1][1].options).get("activation") is None
+    assert loss.terms[1][1].activation == "logits"
+    want = (float(rl.dice_loss(x, y, activation="sigmoid"))
+            + float(rl.lovasz_hinge_loss(x, y)))
+    assert float(loss(x, y)) == pytest.approx(want, rel=1e-12)
+    # the same class axis spelled the same way in every term is fine
+    same = rl.combine((1.0, rl.dice_loss, {"class_axis": 1}),
+                      (1.0, rl.cross_entropy_loss, {"class_axis": 1}))
+    xf = np.moveaxis(x, -1, 1)
+    assert float(same(xf, y)) == pytest.approx(float(rl.dice_loss(x, y))
+                                               + float(rl.cross_entropy_loss(x, y)), rel=1e-12)
+
+
 def test_combine_accepts_an_opaque_callable():
     x = np.random.default_rng(15).normal(size=(1, 4, 2))
     y = np.array([[0, 1, 1, 0]])
@@ -704,6 +781,12 @@ def test_combine_accepts_an_opaque_callable():
     (lambda: rl.combine((1.0, rl.focal_loss, {"alpha": 0.25})), r"term 0 \(focal_loss\).*alpha"),
     (lambda: rl.combine((1.0, rl.dice_loss), smooth_nr=1.0), r"shares only"),
     (lambda: rl.combine((1.0, functools.partial(rl.dice_loss, np.zeros(2)))), r"positional"),
+    (lambda: rl.combine((1.0, rl.dice_loss), ignore_index=True),
+     r"term 0 \(dice_loss\): ignore_index must be an int or None; got True"),
+    (lambda: rl.combine((1.0, rl.dice_loss, {"per_sample": 0})), r"per_sample must be True or"),
+    # class axes are compared as spelled: the message says so
+    (lambda: rl.combine((1.0, rl.dice_loss, {"class_axis": 3}), (1.0, rl.cross_entropy_loss)),
+     r"class_axis=3 but cross_entropy_loss has class_axis=-1.*compared as spelled"),
 ])
 def test_combine_conflicts_are_build_time_errors(build, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -818,7 +901,8 @@ LAB = np.zeros((2, 3), dtype=np.int64)
     (lambda: rl.generalized_dice_loss(X, LAB, absent_class_weight="inf"),
      r"absent_class_weight must be one of"),
     (lambda: rl.generalized_dice_loss(X, LAB, class_weights=[1, 1]), r"length 4"),
-    (lambda: rl.log_cosh_dice_loss(X, LAB, smooth_dr=-1), r"smooth_dr must be a non-negative"),
+    (lambda: rl.log_cosh_dice_loss(X, LAB, smooth_dr=-1),
+     r"smooth_dr must be a finite non-negative"),
     (lambda: rl.lovasz_softmax_loss(X, LAB, classes="some"), r"classes must be one of"),
     (lambda: rl.lovasz_softmax_loss(X, LAB + 4), r"label 4"),
     (lambda: rl.lovasz_hinge_loss(X, LAB, per_sample=1), r"per_sample must be True or False"),
@@ -836,6 +920,26 @@ LAB = np.zeros((2, 3), dtype=np.int64)
     (lambda: rl.dice_ce_loss(X, LAB, activation=None), r"take logits"),
     (lambda: rl.dice_ce_loss(X, LAB, reduction="none"), r"'mean' or 'sum'"),
     (lambda: rl.dice_focal_loss(X, LAB, alpha=0.5), r"single number"),
+    # flags are True or False; ignore_index is never a bool (True would mean label 1)
+    (lambda: rl.generalized_dice_loss(X, LAB, per_sample=1), r"per_sample must be True or False"),
+    (lambda: rl.generalized_dice_loss(X, LAB, squared="no"), r"squared must be True or False"),
+    (lambda: rl.log_cosh_dice_loss(X, LAB, include_background=1),
+     r"include_background must be True or False"),
+    (lambda: rl.lovasz_softmax_loss(X, LAB, include_background=None),
+     r"include_background must be True or False"),
+    (lambda: rl.lovasz_softmax_loss(X, LAB, ignore_index=True), r"ignore_index must be an int"),
+    (lambda: rl.lovasz_hinge_loss(X, LAB, ignore_index=False), r"ignore_index must be an int"),
+    (lambda: rl.cross_entropy_loss(X, LAB, ignore_index=True), r"ignore_index must be an int"),
+    (lambda: rl.focal_loss(X, LAB, ignore_index=True), r"ignore_index must be an int"),
+    (lambda: rl.dice_ce_loss(X, LAB, soft_labels=1), r"soft_labels must be True or False"),
+    (lambda: rl.dice_focal_loss(X, LAB, per_sample="no"), r"per_sample must be True or False"),
+    # bad dense targets and masks reach every loss through the same checks
+    (lambda: rl.cross_entropy_loss(X, np.full((2, 3, 4), 255, np.uint8), activation="sigmoid"),
+     r"dense target .*\[255, 255\]"),
+    (lambda: rl.lovasz_hinge_loss(X, np.full((2, 3, 4), 2.0)), r"dense target .*\[2, 2\]"),
+    (lambda: rl.focal_loss(X, LAB, mask=np.full((2, 3), -0.5)), r"mask holds values"),
+    (lambda: rl.lovasz_softmax_loss(X, LAB, mask=np.full((2, 3), np.nan)), r"mask .*non-finite"),
+    (lambda: rl.generalized_dice_loss(X, LAB, mask=-np.ones((2, 3))), r"mask holds values"),
 ])
 def test_errors_name_the_argument(call, match):
     with pytest.raises((ValueError, TypeError), match=match):

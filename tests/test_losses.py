@@ -6,6 +6,7 @@ Reference numbers from MONAI, segmentation_models_pytorch and optax live in
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -254,15 +255,30 @@ def test_property_channels_first_equals_channels_last(case, loss, per_sample):
     np.testing.assert_allclose(to_numpy(first), to_numpy(last), rtol=1e-12)
 
 
-@settings(max_examples=40, deadline=None)
-@given(cases(n_max=1), st.sampled_from(LOSSES), st.integers(0, 2**32 - 1))
-def test_property_ignore_index_equals_dropping_pixels(case, loss, seed):
+def ignored_and_kept(y, keep, ignore):
+    """``y`` with the pixels outside ``keep`` set to ``ignore``, and the pixels that are
+    really kept: with ``ignore`` a class id, that class's own pixels are ignored as well."""
+    y_ignored = np.where(keep, y, ignore)
+    return y_ignored, y_ignored != ignore
+
+
+# 255 and -1 lie outside the classes; 0 and 1 are class ids (every case has >= 2 classes)
+IGNORE_VALUES = [255, -1, 0, 1]
+
+
+@settings(max_examples=30, deadline=None)
+@given(cases(n_max=1), st.sampled_from(LOSSES), st.integers(0, 2**32 - 1),
+       st.sampled_from(IGNORE_VALUES))
+def test_property_ignore_index_equals_dropping_pixels(case, loss, seed, ignore):
     x, y = case
-    keep = np.random.default_rng(seed).random(y.shape[1]) < 0.6
-    y_ignored = np.where(keep[None], y, 255)
-    got = loss(x, y_ignored, ignore_index=255, reduction="none")
-    dropped = loss(x[:, keep], y[:, keep], reduction="none")
+    keep = np.random.default_rng(seed).random(y.shape) < 0.6
+    y_ignored, kept = ignored_and_kept(y, keep, ignore)
+    got = loss(x, y_ignored, ignore_index=ignore, reduction="none")
+    dropped = loss(x[:, kept[0]], y[:, kept[0]], reduction="none")
     np.testing.assert_allclose(to_numpy(got), to_numpy(dropped), rtol=1e-10, atol=1e-12)
+    # a 0/1 mask of the kept pixels is the same
+    masked = loss(x, y, mask=kept.astype(np.float64), reduction="none")
+    np.testing.assert_allclose(to_numpy(masked), to_numpy(dropped), rtol=1e-10, atol=1e-12)
 
 
 @settings(max_examples=40, deadline=None)
@@ -414,6 +430,52 @@ def test_grad_finite_at_edge_cases(loss, case, smooth):
         np.testing.assert_allclose(np.asarray(grad), numeric, rtol=1e-5, atol=1e-8)
 
 
+PERFECT_LOSSES = {
+    "dice": rl.dice_loss,
+    "jaccard": rl.jaccard_loss,
+    "tversky": rl.tversky_loss,
+    "focal_tversky_0.5": functools.partial(rl.focal_tversky_loss, gamma=0.5),
+    "focal_tversky_0.75": rl.focal_tversky_loss,
+    "focal_tversky_2": functools.partial(rl.focal_tversky_loss, gamma=2.0),
+    "generalized_dice": rl.generalized_dice_loss,
+    "log_cosh_dice": rl.log_cosh_dice_loss,
+    "lovasz_softmax": rl.lovasz_softmax_loss,
+}
+
+
+PERFECT_CASES = [(name, smooth) for name in PERFECT_LOSSES for smooth in (1e-5, 0.0)
+                 if not (name == "lovasz_softmax" and smooth == 0.0)]  # no smoothing there
+
+
+@jax_only
+@pytest.mark.parametrize("name, smooth", PERFECT_CASES,
+                         ids=[f"{n}-{'smooth' if s else 'no_smooth'}" for n, s in PERFECT_CASES])
+def test_grad_at_an_exact_one_hot_perfect_prediction(name, smooth):
+    # activation=None and pred exactly the one-hot target (class 2 absent): the loss is 0
+    # and the gradient w.r.t. the probabilities finite; for the focal Tversky loss with
+    # gamma < 1, where d(x**gamma)/dx is infinite at x = 0, it is the documented 0.
+    jax = _jax()
+    loss = PERFECT_LOSSES[name]
+    y = np.array([[0, 1, 1, 0], [1, 1, 0, 0]])
+    onehot = np.eye(3)[y]
+    opts = {} if name == "lovasz_softmax" else dict(smooth_nr=smooth, smooth_dr=smooth)
+
+    def f(a):
+        return loss(a, y, activation=None, **opts)
+
+    value, grad = jax.value_and_grad(f)(jax.numpy.asarray(onehot))
+    grad = np.asarray(grad)
+    assert float(value) == pytest.approx(0.0, abs=1e-12)
+    assert np.all(np.isfinite(grad)), grad
+    if name.startswith("focal_tversky") and name != "focal_tversky_2":
+        assert np.all(grad == 0.0)
+    elif name.startswith(("dice", "jaccard", "tversky", "generalized")) and smooth:
+        # smooth there: central differences (p may leave [0, 1] by 1e-9, within tolerance;
+        # a small step, as the absent class's loss 1 - s/(Σp + s) bends on the scale s)
+        numeric = _finite_difference(lambda a: float(f(a)), onehot, eps=1e-9)
+        np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6)
+
+
 @jax_only
 @pytest.mark.parametrize("loss", LOSSES, ids=lambda f: f.__name__)
 def test_vmap_over_batch_equals_reduction_none(loss):
@@ -466,16 +528,82 @@ LAB = np.zeros((2, 3), dtype=np.int64)
         (lambda: rl.dice_loss(X, LAB, mask=np.ones((3, 3))), r"mask has shape \(3, 3\)"),
         (lambda: rl.dice_loss(X.astype(np.int64), LAB), r"pred must be a floating-point"),
         (lambda: rl.dice_loss(X + 2.0, LAB, activation=None), r"activation=None expects probabilities"),
-        (lambda: rl.dice_loss(X, LAB, smooth_nr=-1.0), r"smooth_nr must be a non-negative"),
-        (lambda: rl.tversky_loss(X, LAB, alpha=-0.1), r"alpha must be a non-negative"),
-        (lambda: rl.focal_tversky_loss(X, LAB, gamma=0.0), r"gamma must be a positive"),
+        (lambda: rl.dice_loss(X, LAB, smooth_nr=-1.0),
+         r"smooth_nr must be a finite non-negative"),
+        (lambda: rl.tversky_loss(X, LAB, alpha=-0.1), r"alpha must be a finite non-negative"),
+        (lambda: rl.focal_tversky_loss(X, LAB, gamma=0.0), r"gamma must be a finite positive"),
         (lambda: rl.dice_loss(X[..., :1], LAB, activation="sigmoid", include_background=False),
          r"single channel"),
+        (lambda: rl.dice_loss(X, LAB, mask=np.ones(2)), r"mask has shape \(2,\)"),
+        # a dense target must hold values in [0, 1] (a 0/255 mask is a silent wrong number)
+        (lambda: rl.dice_loss(X, np.full((2, 3, 4), 255, np.uint8)),
+         r"target is a dense target .*uint8.* values in \[255, 255\].*\[0, 1\]"),
+        (lambda: rl.dice_loss(X, np.full((2, 3, 4), -0.5)), r"values in \[-0.5, -0.5\]"),
+        (lambda: rl.dice_loss(X, np.full((2, 3, 4), np.nan)), r"target .*non-finite"),
+        (lambda: rl.dice_loss(X, LAB, mask=-np.ones((2, 3))), r"mask holds values in \[-1, -1\]"),
+        (lambda: rl.dice_loss(X, LAB, mask=np.full((2, 3), np.inf)), r"mask holds non-finite"),
+        (lambda: rl.dice_loss(X, LAB, mask=np.array([np.nan, 1.0, 1.0])), r"mask holds non-finite"),
+        (lambda: rl.dice_loss(X + np.nan, LAB, activation=None), r"pred holds non-finite"),
+        # flags are True or False, not truthy stand-ins; ignore_index is never a bool
+        (lambda: rl.dice_loss(X, LAB, per_sample=1), r"per_sample must be True or False; got 1"),
+        (lambda: rl.jaccard_loss(X, LAB, squared="yes"), r"squared must be True or False"),
+        (lambda: rl.tversky_loss(X, LAB, soft_labels=None), r"soft_labels must be True or False"),
+        (lambda: rl.focal_tversky_loss(X, LAB, include_background=0),
+         r"include_background must be True or False"),
+        (lambda: rl.dice_loss(X, LAB, ignore_index=True),
+         r"ignore_index must be an int or None; got True"),
+        (lambda: rl.dice_loss(X, LAB, ignore_index=2.0), r"ignore_index must be an int or None"),
+        (lambda: rl.dice_loss(X, LAB, class_axis=True), r"class_axis must be an int or None"),
+        (lambda: rl.dice_loss(X, LAB, smooth_nr=True), r"smooth_nr must be a finite"),
+        (lambda: rl.dice_loss(X, LAB, smooth_dr=float("inf")), r"smooth_dr must be a finite"),
+        (lambda: rl.focal_tversky_loss(X, LAB, gamma=True), r"gamma must be a finite positive"),
     ],
 )
 def test_errors_name_the_argument(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_value_checks_accept_what_they_should():
+    # 0/1 dense targets of any dtype, bool and integer masks, soft targets: no error
+    t = np.zeros((2, 3, 4), np.uint8)
+    t[..., 0] = 1
+    base = float(rl.dice_loss(X, t))
+    for target in (t.astype(bool), t.astype(np.float32), t.astype(np.int64)):
+        assert float(rl.dice_loss(X, target)) == pytest.approx(base)
+    for mask in (np.ones((2, 3), bool), np.ones((2, 3), np.int64), np.zeros((2, 3))):
+        assert np.isfinite(float(rl.dice_loss(X, LAB, mask=mask)))
+    assert np.isfinite(float(rl.dice_loss(X, np.full((2, 3, 4), 0.25), soft_labels=True)))
+    assert np.isfinite(float(rl.dice_loss(X, LAB, ignore_index=np.int64(255))))
+    assert np.isfinite(float(rl.dice_loss(X, LAB, per_sample=np.True_)))
+
+
+@jax_only
+def test_value_checks_are_skipped_under_jit():
+    jax = _jax()
+    bad = np.full((2, 3, 4), 255.0)
+    with pytest.raises(ValueError, match="dense target"):
+        rl.dice_loss(jax.numpy.asarray(X), bad)
+    out = jax.jit(lambda a, b, m: rl.dice_loss(a, b, mask=m))(X, bad, -np.ones((2, 3)))
+    assert out.shape == ()  # a number (a wrong one: the caller's responsibility under jit)
+
+
+def test_focal_tversky_gamma_one_clips_at_zero():
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(2, 5, 3))
+    y = rng.integers(0, 2, size=(2, 5))  # class 2 absent: an empty class predicted ~empty
+    tv = to_numpy(rl.tversky_loss(x, y, reduction="none"))
+    ft = to_numpy(rl.focal_tversky_loss(x, y, gamma=1.0, reduction="none"))
+    np.testing.assert_allclose(ft, tv, rtol=1e-12)  # smooth_nr <= smooth_dr: the same
+    # smooth_nr > smooth_dr: an empty class predicted exactly empty has TI = s_nr / s_dr > 1
+    p = np.zeros((1, 4, 2))
+    p[..., 0] = 1.0
+    y0 = np.zeros((1, 4), np.int64)
+    opts = dict(activation=None, smooth_nr=2.0, smooth_dr=1.0, reduction="none")
+    tv = to_numpy(rl.tversky_loss(p, y0, **opts))
+    ft = to_numpy(rl.focal_tversky_loss(p, y0, gamma=1.0, **opts))
+    np.testing.assert_allclose(tv, [[1 - 6.0 / 5.0, 1 - 2.0]], rtol=1e-12)
+    np.testing.assert_allclose(ft, np.maximum(tv, 0.0), rtol=1e-12)
 
 
 def test_inputs_are_not_modified():

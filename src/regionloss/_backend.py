@@ -155,7 +155,12 @@ def log_softmax(xp, x, axis: int, *, native: bool = True):
 
 
 def sigmoid(xp, x, *, native: bool = True):
-    """Logistic sigmoid, stable for large ``|x|`` (only ``exp(-|x|)`` is ever evaluated)."""
+    """Logistic sigmoid, stable for large ``|x|`` (only ``exp`` of a non-positive number).
+
+    The generic version is a double ``where`` (``1/(1 + exp(-x))`` on ``x >= 0``,
+    ``exp(x)/(1 + exp(x))`` below), not a function of ``|x|``: autodiff of ``|x|`` at 0
+    is 0 in PyTorch, which would make the derivative there 0 instead of 1/4.
+    """
     lib = _native(xp) if native else None
     if lib == "jax":
         import jax
@@ -165,12 +170,20 @@ def sigmoid(xp, x, *, native: bool = True):
         import torch
 
         return torch.sigmoid(x)
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    upper, positive, negative = _halves(xp, x)
+    e = xp.exp(negative)
+    return xp.where(upper, 1.0 / (1.0 + xp.exp(-positive)), e / (1.0 + e))
 
 
 def log_sigmoid(xp, x, *, native: bool = True):
-    """``log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))``, exact for large ``|x|``."""
+    """``log(sigmoid(x))``: ``-log1p(exp(-x))`` for ``x >= 0``, ``x - log1p(exp(x))`` below.
+
+    Exact for large ``|x|`` (only ``exp`` of a non-positive number is ever evaluated). The
+    generic version is a double ``where``: each branch sees its own half of the line (the
+    other half clamped to 0), so each is smooth where it is chosen and the derivative is
+    ``sigmoid(-x)`` everywhere, 0.5 at ``x = 0`` (``min(x, 0) - log1p(exp(-|x|))`` has the
+    same values but differentiates ``min`` and ``|x|`` at their kink there).
+    """
     lib = _native(xp) if native else None
     if lib == "jax":
         import jax
@@ -180,7 +193,9 @@ def log_sigmoid(xp, x, *, native: bool = True):
         import torch
 
         return torch.nn.functional.logsigmoid(x)
-    return xp.minimum(x, scalar(xp, 0.0, x)) - xp.log1p(xp.exp(-xp.abs(x)))
+    upper, positive, negative = _halves(xp, x)
+    return xp.where(upper, -xp.log1p(xp.exp(-positive)),
+                    negative - xp.log1p(xp.exp(negative)))
 
 
 def check_activation(activation, num_channels: int | None, *, name: str = "activation"):
@@ -209,3 +224,11 @@ def apply_activation(xp, x, activation, axis: int | None):
 def is_nan_value(value) -> bool:
     """True for a Python float NaN (``zero_division=float('nan')``)."""
     return isinstance(value, float) and math.isnan(value)
+
+
+def _halves(xp, x):
+    """``(x >= 0, x clamped to [0, inf), x clamped to (-inf, 0])``: the inputs of a
+    double ``where`` that evaluates each branch only on its own half of the line."""
+    upper = x >= 0
+    zero = xp.zeros_like(x)
+    return upper, xp.where(upper, x, zero), xp.where(upper, zero, x)

@@ -7,7 +7,9 @@ Everything a loss receives passes through :func:`prepare` once, which
 * casts the prediction to its accumulation dtype (float32 for half precision);
 * gives every array a class axis (``class_axis=None`` inserts one of size 1 at the end);
 * turns an integer label map into a one-hot target and ``ignore_index``/``mask`` into one
-  per-pixel weight, all without in-place writes or data-dependent shapes.
+  per-pixel weight, all without in-place writes or data-dependent shapes. The one-hot
+  target is 0 at ignored pixels (whatever ``ignore_index`` is: 255, -1 or a class id), so
+  no consumer can count an ignored pixel in the reference, weighted or not.
 
 The activation is *not* applied here: distribution losses need log-probabilities, region
 losses probabilities; :class:`LossInputs` carries the raw (cast) prediction.
@@ -15,13 +17,31 @@ losses probabilities; :class:`LossInputs` carries the raw (cast) prediction.
 
 from __future__ import annotations
 
+import math
 import operator
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ._backend import align, check_activation, device_of, float_dtype, is_concrete, namespace, to_float
+from ._backend import (
+    align,
+    check_activation,
+    device_of,
+    float_dtype,
+    is_concrete,
+    namespace,
+    to_float,
+)
 
-__all__ = ["LossInputs", "prepare", "check_choice", "check_class_weights", "normalize_axis"]
+__all__ = [
+    "LossInputs",
+    "prepare",
+    "check_bool",
+    "check_choice",
+    "check_class_weights",
+    "check_ignore_index",
+    "check_probabilities",
+    "normalize_axis",
+]
 
 
 @dataclass(frozen=True)
@@ -34,7 +54,8 @@ class LossInputs:
     pred : array
         The prediction cast to ``dtype``, with a class axis at ``class_axis``.
     target : array
-        Dense float target of ``pred``'s shape (one-hot for integer label maps).
+        Dense float target of ``pred``'s shape (one-hot for integer label maps, 0 at
+        ignored pixels).
     labels : array or None
         The integer label map with a size-1 class axis (integer targets only).
     weight : array or None
@@ -74,6 +95,35 @@ def check_choice(name: str, value, choices: Sequence) -> None:
     """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+
+
+def check_bool(name: str, value) -> bool:
+    """``value`` as a Python bool; ``TypeError`` unless it is True or False (or NumPy's).
+
+    A truthy stand-in (``1``, ``"yes"``, an array) is refused rather than read: options such
+    as ``per_sample`` change shapes and formulas, so they must be spelled exactly.
+    """
+    import numpy as np
+
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False; got {value!r}")
+
+
+def check_ignore_index(ignore_index):
+    """``ignore_index`` as a Python int, or None; ``TypeError`` for anything else.
+
+    A bool is refused (``True`` would silently mean label 1), and so is a float or an
+    array: the ignored label is a static option (it is compared with integer labels).
+    """
+    if ignore_index is None:
+        return None
+    if not isinstance(ignore_index, bool):
+        try:
+            return operator.index(ignore_index)
+        except TypeError:
+            pass
+    raise TypeError(f"ignore_index must be an int or None; got {ignore_index!r}")
 
 
 def normalize_axis(class_axis, ndim: int, *, name: str = "class_axis") -> int:
@@ -133,7 +183,7 @@ def _is_integral(xp, dtype) -> bool:
 
 
 def _shape_str(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
+    return str(tuple(int(s) for s in shape))
 
 
 def _spatial_shape(pred_shape, class_axis):
@@ -155,7 +205,7 @@ def _check_label_values(xp, labels, num_classes: int, ignore_index, *, binary: b
         lo = int(xp.min(xp.where(bad, labels, xp.zeros_like(labels) + (high - 1))))
         hi = int(xp.max(xp.where(bad, labels, xp.zeros_like(labels))))
         offending = hi if hi >= high else lo
-        count = int(xp.sum(xp.astype(bad, xp.int64)))
+        count = int(xp.sum(xp.astype(bad, _count_dtype(xp))))
         what = ("a single-channel prediction expects labels 0 (background) and 1 "
                 "(foreground)" if binary
                 else f"the prediction has {num_classes} classes, so labels must lie in "
@@ -167,18 +217,79 @@ def _check_label_values(xp, labels, num_classes: int, ignore_index, *, binary: b
         )
 
 
-def _check_probabilities(xp, pred):
-    if not is_concrete(pred):
-        return
-    lo, hi = xp.min(pred), xp.max(pred)
-    if not is_concrete(lo):
-        return
+def _count_dtype(xp):
+    """int64, or int32 on JAX without x64 (asking JAX for int64 there warns and truncates)."""
+    from ._counting import count_dtype
+
+    return count_dtype(xp)
+
+
+def _concrete_range(xp, x):
+    """``(min, max, all finite)`` of a concrete floating array as Python values, or None
+    when ``x`` cannot be inspected (a JAX tracer, Dask): the checks are then skipped.
+
+    Two reductions: ``min`` and ``max`` propagate NaN (array API), and an infinity is
+    the minimum or the maximum, so both are finite exactly when every element is.
+    """
+    if not is_concrete(x) or math.prod(x.shape) == 0:  # (torch: .size is a method)
+        return None
+    lo, hi = xp.min(x), xp.max(x)
+    if not is_concrete(lo):  # a concrete constant inside jit still yields tracers
+        return None
     lo, hi = float(lo), float(hi)
+    return lo, hi, math.isfinite(lo) and math.isfinite(hi)
+
+
+def check_probabilities(xp, pred):
+    """``activation=None``: a concrete ``pred`` must hold finite values in [0, 1]."""
+    found = _concrete_range(xp, pred)
+    if found is None:
+        return
+    lo, hi, finite = found
+    if not finite:
+        raise ValueError(
+            "pred holds non-finite values (nan or inf) but activation=None expects "
+            "probabilities in [0, 1]"
+        )
     if lo < -1e-6 or hi > 1 + 1e-6:
         raise ValueError(
             f"pred holds values in [{lo:g}, {hi:g}] but activation=None expects probabilities "
             "in [0, 1]; pass activation='softmax' or 'sigmoid' for logits"
         )
+
+
+def _check_dense_target(xp, dense, original_dtype):
+    """A concrete dense target must hold finite values in [0, 1] (one-hot, soft, 0/1)."""
+    found = _concrete_range(xp, dense)
+    if found is None:
+        return
+    lo, hi, finite = found
+    if not finite:
+        raise ValueError(
+            f"target is a dense target of pred's shape (dtype {original_dtype}) and holds "
+            "non-finite values (nan or inf); a dense target holds values in [0, 1]"
+        )
+    if lo < 0 or hi > 1:
+        raise ValueError(
+            f"target is a dense target of pred's shape (dtype {original_dtype}) with values "
+            f"in [{lo:g}, {hi:g}], but a dense target (one-hot, soft labels, 0/1 masks) holds "
+            "values in [0, 1]: rescale it (a 0/255 mask: target // 255), or pass an integer "
+            "label map of pred's shape without the class axis"
+        )
+
+
+def _check_mask_values(xp, mask):
+    """A concrete mask must hold finite, non-negative weights."""
+    found = _concrete_range(xp, mask)
+    if found is None:
+        return
+    lo, hi, finite = found
+    if not finite:
+        raise ValueError("mask holds non-finite values (nan or inf); mask weights must be "
+                         "finite and >= 0 (0 removes a pixel)")
+    if lo < 0:
+        raise ValueError(f"mask holds values in [{lo:g}, {hi:g}]; mask weights must be "
+                         "finite and >= 0 (0 removes a pixel)")
 
 
 def prepare(pred, target, *, class_axis, activation, ignore_index=None, mask=None,
@@ -197,9 +308,11 @@ def prepare(pred, target, *, class_axis, activation, ignore_index=None, mask=Non
     class_axis : int or None
     activation : {'softmax', 'sigmoid', None}
     ignore_index : int or None
-        Label whose pixels leave every sum (integer targets only).
+        Label whose pixels leave every sum (integer targets only); the one-hot target is
+        0 there.
     mask : array or None
-        Per-pixel weights broadcastable to ``pred``'s shape without the class axis.
+        Per-pixel weights broadcastable to ``pred``'s shape without the class axis
+        (finite, >= 0; checked on concrete arrays).
     """
     xp = namespace(pred, target, mask)
     pred = align(xp, pred, target)
@@ -212,12 +325,7 @@ def prepare(pred, target, *, class_axis, activation, ignore_index=None, mask=Non
             f"pred has shape {_shape_str(pred.shape)}: it needs a sample axis 0 and at least "
             "one more axis"
         )
-    if ignore_index is not None and (isinstance(ignore_index, bool)
-                                     or not isinstance(ignore_index, int)):
-        try:
-            ignore_index = operator.index(ignore_index)
-        except TypeError:
-            raise TypeError(f"ignore_index must be an int or None; got {ignore_index!r}") from None
+    ignore_index = check_ignore_index(ignore_index)
 
     had_class_axis = class_axis is not None
     if had_class_axis:
@@ -273,7 +381,7 @@ def prepare(pred, target, *, class_axis, activation, ignore_index=None, mask=Non
     dtype = float_dtype(xp, pred.dtype)
     x = to_float(xp, pred, dtype)
     if activation is None:
-        _check_probabilities(xp, x)
+        check_probabilities(xp, x)
     if not had_class_axis:
         x = xp.expand_dims(x, axis=axis)
 
@@ -294,13 +402,19 @@ def prepare(pred, target, *, class_axis, activation, ignore_index=None, mask=Non
             dense = xp.astype(labels == 1, dtype)
         if ignore_index is not None:
             weight = xp.astype(labels != ignore_index, dtype)
+            # an ignored pixel is in no class of the reference: with ignore_index a class id
+            # its one-hot row would otherwise say that class (consumers that count the
+            # reference without the weight, such as integer Lovász counts, would see it)
+            dense = dense * weight
     else:
         dense = to_float(xp, target, dtype)
+        _check_dense_target(xp, dense, target.dtype)
         if not had_class_axis:
             dense = xp.expand_dims(dense, axis=axis)
 
     if mask is not None:
         m = _align_mask(xp, mask, spatial, axis, dtype)
+        _check_mask_values(xp, m)
         weight = m if weight is None else weight * m
 
     return LossInputs(xp=xp, pred=x, target=dense, labels=labels, weight=weight, class_axis=axis,

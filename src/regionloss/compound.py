@@ -21,8 +21,9 @@ import math
 import numbers
 from typing import Callable, Mapping
 
+from ._terms import LossTerm, build_term, is_loss, prepare_shared, term_options
 from .distribution import cross_entropy_loss, focal_loss
-from .losses import LossTerm, build_term, dice_loss, prepare_shared
+from .losses import dice_loss
 
 __all__ = ["combine", "CompoundLoss", "dice_ce_loss", "dice_focal_loss"]
 
@@ -171,7 +172,7 @@ def combine(*terms, **shared) -> CompoundLoss:
         if not callable(loss):
             raise TypeError(f"term {index}: the loss must be callable; got {loss!r}")
         func, bound = _split_loss(loss)
-        if getattr(func, "_regionloss_term", None) is None:
+        if not is_loss(func):
             if options or bound:
                 raise TypeError(f"term {index}: options apply to regionloss losses only; "
                                 f"{loss!r} is not one")
@@ -181,8 +182,9 @@ def combine(*terms, **shared) -> CompoundLoss:
             opaque.append(True)
             continue
         options = {**bound, **options}
+        accepted = term_options(func)
         for key, value in shared.items():
-            if key == "activation" and func.__name__ == "lovasz_hinge_loss":
+            if key not in accepted:  # e.g. the Lovász hinge has no activation (logits)
                 continue
             if key in options and options[key] != value:
                 raise ValueError(
@@ -210,11 +212,16 @@ def _check_conflicts(terms: list[LossTerm]) -> None:
     for term in terms[1:]:
         for attr in ("class_axis", "ignore_index"):
             if getattr(term, attr) != getattr(first, attr):
+                spelling = ""
+                if attr == "class_axis" and None not in (term.class_axis, first.class_axis):
+                    spelling = (" (class axes are compared as spelled, before the "
+                                "prediction's rank is known: -1 and a positive index name "
+                                "different options even where they reach the same axis)")
                 raise ValueError(
                     f"{first.name} has {attr}={getattr(first, attr)!r} but {term.name} has "
                     f"{attr}={getattr(term, attr)!r}: the terms of a compound read one "
-                    f"prediction and one target, so they must agree (pass {attr}=... to "
-                    "combine())"
+                    f"prediction and one target, so they must agree{spelling}; pass "
+                    f"{attr}=... to combine() to set it once for every term"
                 )
     on_probs = [t.name for t in terms if t.activation is None]
     on_logits = [t.name for t in terms if t.activation is not None]

@@ -27,7 +27,8 @@ import numbers
 from ._backend import device_of, safe_divide
 from ._inputs import check_class_weights
 from ._reduce import check_reduction
-from .losses import LossTerm, SharedInputs, _check_activation_choice, _run, focal_power, loss_term
+from ._terms import LossTerm, SharedInputs, check_activation_choice, loss_term, run_term
+from .losses import focal_power
 
 __all__ = ["cross_entropy_loss", "focal_loss"]
 
@@ -44,7 +45,7 @@ def _check_logit_activation(activation):
             "'softmax' or 'sigmoid'); for probabilities p pass log(p) as the logits, since "
             "log_softmax(log p) = log p"
         )
-    _check_activation_choice(activation, allowed=LOGIT_ACTIVATIONS)
+    check_activation_choice(activation, allowed=LOGIT_ACTIVATIONS)
 
 
 def _class_shape(inputs):
@@ -203,7 +204,8 @@ def cross_entropy_loss(pred, target, /, *, class_axis=-1, activation="softmax",
     ignore_index : int or None, default None
         Label map pixels with this label leave both sums.
     mask : array or None, default None
-        Per-pixel weights broadcastable to the label shape.
+        Per-pixel weights ``m_i >= 0`` (finite) broadcastable to the label shape, linear in
+        both sums above (0 removes a pixel, like ``ignore_index``).
     class_weights : sequence of float or None, default None
         One weight per class (channel), indexed by class id.
     label_smoothing : float in [0, 1], default 0.0
@@ -224,7 +226,7 @@ def cross_entropy_loss(pred, target, /, *, class_axis=-1, activation="softmax",
     :math:`\sum_i m_i \sum_c w_c y_{ic}`, the expected weight of the pixel's class;
     PyTorch divides by the pixel count there. Without class weights both agree.
     """
-    return _run(_cross_entropy_term, locals())
+    return run_term(_cross_entropy_term, locals())
 
 
 # --------------------------------------------------------------------------- focal
@@ -373,4 +375,4 @@ def focal_loss(pred, target, /, *, gamma=2.0, alpha=None, class_axis=-1, activat
     array
         0-d (or the 'none' array) in ``pred``'s namespace and device.
     """
-    return _run(_focal_term, locals())
+    return run_term(_focal_term, locals())

@@ -9,35 +9,30 @@ aligns the inputs, the activation turns logits into probabilities, soft statisti
 All of them are pure functions of arrays: they run on NumPy, CuPy, JAX (``jit``,
 ``grad``, ``vmap``), PyTorch and Dask, and return an array of the caller's namespace.
 
-Every public loss of the package is also a *term* (:class:`LossTerm`): its static options
-validated once, and a function of :class:`SharedInputs`, the prepared inputs plus a memo of
-what several losses may read (probabilities, log-probabilities, soft statistics). A single
-loss call builds its term and evaluates it; :func:`regionloss.combine` builds several terms
-once and evaluates them on one :class:`SharedInputs`, so that statistics are computed once.
+Every public loss is also a *term* (:mod:`regionloss._terms`): a single call builds its
+term and evaluates it; :func:`regionloss.combine` builds several terms once and evaluates
+them on one set of prepared inputs, so that statistics are computed once.
 """
 
 from __future__ import annotations
 
-import inspect
+import math
 import numbers
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 from . import _formulas
-from ._backend import (
-    ACTIVATIONS,
-    apply_activation,
-    check_activation,
-    device_of,
-    log_sigmoid,
-    log_softmax,
-    namespace,
-    safe_divide,
-    scalar,
-)
-from ._inputs import LossInputs, _check_probabilities, check_choice, check_class_weights, prepare
+from ._backend import device_of, namespace, safe_divide, scalar
+from ._inputs import check_bool, check_choice, check_class_weights
 from ._reduce import check_reduction, reduce_classes_and_samples, select_classes
-from ._stats import SoftStats, soft_statistics
+from ._terms import (
+    LossTerm,
+    SharedInputs,
+    check_activation_choice,
+    check_nonnegative,
+    check_region_call,
+    loss_term,
+    run_term,
+)
 
 __all__ = [
     "dice_loss",
@@ -56,10 +51,10 @@ _COMMON_PARAMETERS = """\
         are computed and returned in float32; float64 stays float64.
     target : array
         Either an integer label map with ``pred``'s shape without the class axis, or a
-        dense target of ``pred``'s shape (one-hot, soft labels, multi-label masks). With
-        ``class_axis=None`` an integer/bool target is a 0/1 label map (1 = foreground)
-        and a float target is dense; a label map for a single-channel prediction is
-        likewise a 0/1 foreground mask.
+        dense target of ``pred``'s shape (one-hot, soft labels, multi-label masks; values
+        in [0, 1]). With ``class_axis=None`` an integer/bool target is a 0/1 label map
+        (1 = foreground) and a float target is dense; a label map for a single-channel
+        prediction is likewise a 0/1 foreground mask.
     class_axis : int or None, default -1
         The class axis of ``pred``: -1 channels-last (JAX/Flax/optax layout), 1
         channels-first (PyTorch/MONAI layout), None for a single foreground with no
@@ -70,10 +65,13 @@ _COMMON_PARAMETERS = """\
         independent channels (binary, multi-label), None when ``pred`` holds probabilities.
     ignore_index : int or None, default None
         Integer targets only: pixels whose label equals it leave every sum, prediction
-        and target alike. Any value works (255, -1, or a class id).
+        and target alike. Any int works (255, -1, or a class id); not a bool.
     mask : array or None, default None
-        Per-pixel weights broadcastable to ``pred``'s shape without the class axis;
-        0 removes a pixel, like ``ignore_index``. Works for any target.
+        Per-pixel weights ``w >= 0`` (finite) broadcastable to ``pred``'s shape without the
+        class axis; works for any target. The weights are linear in every sum
+        (``tp = Σ w·p·y``, ``Σ w·p``, ``Σ w·y``): 0 removes a pixel, like ``ignore_index``.
+        (MONAI and segmentation_models_pytorch multiply both inputs by the mask instead;
+        the same numbers for 0/1 masks.)
     include_background : bool, default True
         False drops class 0 after the activation.
     class_weights : sequence of float or None, default None
@@ -93,9 +91,7 @@ _COMMON_PARAMETERS = """\
         ``tp = (Σp + Σy − Σ|p − y|) / 2``: equal to ``Σp·y`` for hard targets, and correct
         (minimal at ``p = y``) for soft targets.
     reduction : {'mean', 'sum', 'none'}, default 'mean'
-        'mean'/'sum': the (weighted) class mean, then the mean or sum over samples, a
-        0-d array. 'none': the unweighted loss per (sample, kept class), shape (N, K), or
-        (K,) with ``per_sample=False`` (K = C, or C − 1 without the background).
+{reduction}
 
     Returns
     -------
@@ -107,218 +103,33 @@ _COMMON_PARAMETERS = """\
     ValueError, TypeError
         With the argument and the shapes or values at fault: mismatched shapes, float
         labels, ``ignore_index`` with a dense target, class weights of the wrong length,
-        an unknown activation or reduction, softmax over one channel, and (outside
-        ``jit`` only) labels out of range."""
+        an unknown activation or reduction, softmax over one channel, a non-bool flag,
+        and (outside ``jit`` only) labels out of range, a dense target outside [0, 1], a
+        negative or non-finite mask."""
+
+_REDUCTION_PER_CLASS = """\
+        'mean'/'sum': the (weighted) class mean, then the mean or sum over samples, a
+        0-d array. 'none': the unweighted loss per (sample, kept class), shape (N, K), or
+        (K,) with ``per_sample=False`` (K = C, or C − 1 without the background)."""
 
 
-def _doc(func: Callable) -> Callable:
-    func.__doc__ = func.__doc__.replace("{parameters}", _COMMON_PARAMETERS.strip())
-    return func
+def _doc(reduction: str = _REDUCTION_PER_CLASS) -> Callable[[Callable], Callable]:
+    """Fill a loss docstring's ``{parameters}`` placeholder (``{reduction}``: its words)."""
+    parameters = _COMMON_PARAMETERS.replace("{reduction}", reduction).strip()
 
-
-def _check_nonnegative(**values) -> None:
-    for name, value in values.items():
-        if not isinstance(value, numbers.Real) or not value >= 0:
-            raise ValueError(f"{name} must be a non-negative number; got {value!r}")
-
-
-def _check_activation_choice(activation, *, allowed=ACTIVATIONS, name="activation") -> None:
-    """Build-time check of an activation option (the channel count is checked per call)."""
-    if activation not in allowed:
-        choices = ", ".join(repr(a) for a in allowed)
-        raise ValueError(f"{name} must be one of {choices}; got {activation!r}")
-
-
-# --------------------------------------------------------------------------- terms
-
-
-class SharedInputs:
-    """A loss call's prepared inputs and a memo of what several losses may read.
-
-    Each quantity is computed on first use and reused: the probabilities and
-    log-probabilities per activation, the soft statistics per configuration, the
-    reference volumes. Log-probabilities and probabilities of one activation are not
-    computed twice: when a term of the call reads the log-probabilities (``log_first``),
-    the probabilities are ``exp`` of them.
-    """
-
-    def __init__(self, inputs: LossInputs, *, log_first=frozenset(), mask_given=False):
-        self.inputs = inputs
-        self.xp = inputs.xp
-        self.mask_given = mask_given
-        self._log_first = frozenset(log_first)
-        self._memo: dict = {}
-
-    def _get(self, key, make):
-        if key not in self._memo:
-            self._memo[key] = make()
-        return self._memo[key]
-
-    def log_probs(self, activation):
-        """``log_softmax`` over the class axis, or ``log_sigmoid`` (stable, from logits)."""
-        inputs = self.inputs
-
-        def make():
-            if activation == "softmax":
-                return log_softmax(self.xp, inputs.pred, inputs.class_axis)
-            if activation == "sigmoid":
-                return log_sigmoid(self.xp, inputs.pred)
-            raise AssertionError(activation)
-
-        return self._get(("log_probs", activation), make)
-
-    def probs(self, activation):
-        """Probabilities after ``activation`` (``exp`` of the log-probabilities if shared)."""
-        if activation in self._log_first:
-            return self._get(("probs", activation),
-                             lambda: self.xp.exp(self.log_probs(activation)))
-        return self._get(("probs", activation),
-                         lambda: apply_activation(self.xp, self.inputs.pred, activation,
-                                                  self.inputs.class_axis))
-
-    def stats(self, *, activation, per_sample, squared, soft_labels) -> SoftStats:
-        """Soft statistics, (N, C) per sample or (C,) pooled."""
-        inputs = self.inputs
-
-        def make():
-            return soft_statistics(self.xp, self.probs(activation), inputs.target,
-                                   inputs.weight, class_axis=inputs.class_axis,
-                                   sum_axes=inputs.sum_axes(per_sample), squared=squared,
-                                   soft_labels=soft_labels)
-
-        return self._get(("stats", activation, per_sample, squared, soft_labels), make)
-
-    def volumes(self, *, per_sample):
-        """Reference volumes ``Σ w·y`` per (sample, class), or per class when pooled."""
-        inputs = self.inputs
-
-        def make():
-            y = inputs.target if inputs.weight is None else inputs.target * inputs.weight
-            return self.xp.sum(y, axis=inputs.sum_axes(per_sample))
-
-        return self._get(("volumes", per_sample), make)
-
-
-@dataclass(frozen=True)
-class LossTerm:
-    """One loss with its static options validated: a function of :class:`SharedInputs`.
-
-    Attributes
-    ----------
-    name : str
-        The public loss it stands for.
-    evaluate : callable
-        ``evaluate(shared) -> array``: the loss on prepared inputs.
-    class_axis, ignore_index :
-        How ``pred`` and ``target`` are read (terms of one compound must agree).
-    activation : {'softmax', 'sigmoid', None, 'logits'}
-        What the term does to ``pred``: an activation, None (``pred`` holds
-        probabilities), or 'logits' (used as they are, the Lovász hinge).
-    reduction : str
-    log_activations : tuple
-        Activations whose log-probabilities the term reads (cross-entropy, focal).
-    options : dict
-        Every option, resolved (for messages and ``repr``).
-    """
-
-    name: str
-    evaluate: Callable[[SharedInputs], Any]
-    class_axis: Any
-    activation: Any
-    ignore_index: Any
-    reduction: str
-    log_activations: tuple = ()
-    options: dict = field(default_factory=dict, compare=False)
-
-    @property
-    def takes_logits(self) -> bool:
-        return self.activation is not None
-
-    def __call__(self, pred, target, mask=None):
-        shared = prepare_shared((self,), pred, target, mask)
-        return self.evaluate(shared)
-
-
-def prepare_shared(terms, pred, target, mask) -> SharedInputs:
-    """Validate and align the inputs once for ``terms`` (which agree on how to read them)."""
-    first = terms[0]
-    activation = "sigmoid" if first.activation == "logits" else first.activation
-    inputs = prepare(pred, target, class_axis=first.class_axis, activation=activation,
-                     ignore_index=first.ignore_index, mask=mask)
-    channels = inputs.num_classes if inputs.had_class_axis else None
-    for term in terms[1:]:
-        if term.activation not in ("logits", None):
-            check_activation(term.activation, channels)
-        elif term.activation is None and activation is not None:  # pragma: no cover
-            _check_probabilities(inputs.xp, inputs.pred)  # combine forbids this mix
-    log_first = {a for term in terms for a in term.log_activations}
-    return SharedInputs(inputs, log_first=log_first, mask_given=mask is not None)
-
-
-def loss_term(builder: Callable[..., LossTerm]):
-    """Attach ``builder`` (keyword options -> :class:`LossTerm`) to a public loss function.
-
-    :func:`regionloss.combine` finds it there, fills the options the caller left out
-    from the public function's own defaults, and builds the term once.
-    """
-    def attach(func):
-        func._regionloss_term = builder
+    def apply(func: Callable) -> Callable:
+        func.__doc__ = func.__doc__.replace("{parameters}", parameters)
         return func
 
-    return attach
-
-
-def build_term(func, options: dict) -> LossTerm:
-    """The term of public loss ``func`` with ``options`` (defaults from its signature)."""
-    builder = getattr(func, "_regionloss_term", None)
-    if builder is None:
-        raise TypeError(f"{func!r} is not a regionloss loss")
-    params = inspect.signature(func).parameters
-    keywords = {n: p.default for n, p in params.items()
-                if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    unknown = sorted(set(options) - set(keywords))
-    if unknown:
-        raise TypeError(f"{func.__name__} has no option {', '.join(map(repr, unknown))}; "
-                        f"its options are {', '.join(sorted(keywords))}")
-    if "mask" in options:
-        raise ValueError(f"{func.__name__}: mask is an array of each call, not an option "
-                         "of a compound; pass it when calling the compound")
-    resolved = {**keywords, **options}
-    resolved.pop("mask")
-    return builder(**resolved)
+    return apply
 
 
 # --------------------------------------------------------------------------- region losses
 
 
-def region_inputs(pred, target, *, class_axis, activation, ignore_index, mask,
-                  include_background, class_weights, reduction) -> LossInputs:
-    """Validate every option of a region loss and prepare its inputs (shared by all losses)."""
-    check_reduction(reduction)
-    inputs = prepare(pred, target, class_axis=class_axis, activation=activation,
-                     ignore_index=ignore_index, mask=mask)
-    check_region_call(inputs, include_background=include_background,
-                      class_weights=class_weights)
-    return inputs
-
-
-def check_region_call(inputs: LossInputs, *, include_background, class_weights) -> None:
-    """Per-call checks that need the channel count: background and class weights."""
-    if not include_background and inputs.num_classes < 2:
-        raise ValueError(
-            "include_background=False drops channel 0, but the prediction has a single "
-            "channel (no background channel to drop)"
-        )
-    # validated now, so that a wrong length fails even with reduction='none'
-    check_class_weights(inputs.xp, class_weights, inputs.num_classes, inputs.dtype, None,
-                        include_background=include_background)
-
-
-def region_statistics(inputs: LossInputs, *, activation, per_sample, squared,
-                      soft_labels) -> SoftStats:
-    """Activation then soft statistics, (N, C) per sample or (C,) pooled."""
-    return SharedInputs(inputs).stats(activation=activation, per_sample=per_sample,
-                                      squared=squared, soft_labels=soft_labels)
+def _check_flags(**flags) -> tuple:
+    """Each flag as a Python bool (``TypeError`` for 1, "yes", an array, ...), in order."""
+    return tuple(check_bool(name, value) for name, value in flags.items())
 
 
 def region_term(name, per_class_loss, *, class_axis, activation, ignore_index,
@@ -326,8 +137,11 @@ def region_term(name, per_class_loss, *, class_axis, activation, ignore_index,
                 soft_labels, reduction, **extra) -> LossTerm:
     """The term of a region loss: ``per_class_loss(stats)`` is the only part a loss supplies."""
     check_reduction(reduction)
-    _check_activation_choice(activation)
-    _check_nonnegative(smooth_nr=smooth_nr, smooth_dr=smooth_dr)
+    check_activation_choice(activation)
+    check_nonnegative(smooth_nr=smooth_nr, smooth_dr=smooth_dr)
+    include_background, per_sample, squared, soft_labels = _check_flags(
+        include_background=include_background, per_sample=per_sample, squared=squared,
+        soft_labels=soft_labels)
 
     def evaluate(shared: SharedInputs):
         inputs = shared.inputs
@@ -348,26 +162,6 @@ def region_term(name, per_class_loss, *, class_axis, activation, ignore_index,
                     ignore_index=ignore_index, reduction=reduction, options=options)
 
 
-def _region_loss(pred, target, per_class_loss, *, class_axis, activation, ignore_index, mask,
-                 include_background, class_weights, per_sample, smooth_nr, smooth_dr, squared,
-                 soft_labels, reduction):
-    """The shared pipeline: ``per_class_loss(stats)`` is the only part a loss supplies."""
-    term = region_term("region_loss", per_class_loss, class_axis=class_axis,
-                       activation=activation, ignore_index=ignore_index,
-                       include_background=include_background, class_weights=class_weights,
-                       per_sample=per_sample, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
-                       squared=squared, soft_labels=soft_labels, reduction=reduction)
-    return term(pred, target, mask)
-
-
-def _run(builder, arguments: dict):
-    """Call the term ``builder`` makes from a public loss's ``locals()`` (pred, target, mask
-    and the options)."""
-    options = dict(arguments)
-    pred, target, mask = options.pop("pred"), options.pop("target"), options.pop("mask")
-    return builder(**options)(pred, target, mask)
-
-
 def _dice_term(*, smooth_nr, smooth_dr, **options):
     def per_class(s):
         return 1.0 - _formulas.dice(s.tp, s.fp, s.fn, smooth_nr=smooth_nr, smooth_dr=smooth_dr)
@@ -377,7 +171,7 @@ def _dice_term(*, smooth_nr, smooth_dr, **options):
 
 
 @loss_term(_dice_term)
-@_doc
+@_doc()
 def dice_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore_index=None,
               mask=None, include_background=True, class_weights=None, per_sample=True,
               smooth_nr=1e-5, smooth_dr=1e-5, squared=False, soft_labels=False,
@@ -401,7 +195,7 @@ def dice_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore_in
     >>> round(float(regionloss.dice_loss(logits, labels)), 4)  # uniform softmax: 5/7, 5/7, 3/5
     0.6762
     """
-    return _run(_dice_term, locals())
+    return run_term(_dice_term, locals())
 
 
 def _jaccard_term(*, smooth_nr, smooth_dr, **options):
@@ -413,7 +207,7 @@ def _jaccard_term(*, smooth_nr, smooth_dr, **options):
 
 
 @loss_term(_jaccard_term)
-@_doc
+@_doc()
 def jaccard_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore_index=None,
                  mask=None, include_background=True, class_weights=None, per_sample=True,
                  smooth_nr=1e-5, smooth_dr=1e-5, squared=False, soft_labels=False,
@@ -427,14 +221,14 @@ def jaccard_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore
     ----------
     {parameters}
     """
-    return _run(_jaccard_term, locals())
+    return run_term(_jaccard_term, locals())
 
 
 iou_loss = jaccard_loss
 
 
 def _tversky_term(*, alpha, beta, smooth_nr, smooth_dr, **options):
-    _check_nonnegative(alpha=alpha, beta=beta)
+    check_nonnegative(alpha=alpha, beta=beta)
 
     def per_class(s):
         return 1.0 - _formulas.tversky(s.tp, s.fp, s.fn, alpha=alpha, beta=beta,
@@ -445,7 +239,7 @@ def _tversky_term(*, alpha, beta, smooth_nr, smooth_dr, **options):
 
 
 @loss_term(_tversky_term)
-@_doc
+@_doc()
 def tversky_loss(pred, target, /, *, alpha=0.3, beta=0.7, class_axis=-1, activation="softmax",
                  ignore_index=None, mask=None, include_background=True, class_weights=None,
                  per_sample=True, smooth_nr=1e-5, smooth_dr=1e-5, squared=False,
@@ -468,7 +262,7 @@ def tversky_loss(pred, target, /, *, alpha=0.3, beta=0.7, class_axis=-1, activat
         Weight of the false negatives.
     {parameters}
     """
-    return _run(_tversky_term, locals())
+    return run_term(_tversky_term, locals())
 
 
 def focal_power(xp, x, gamma):
@@ -483,9 +277,10 @@ def focal_power(xp, x, gamma):
 
 
 def _focal_tversky_term(*, alpha, beta, gamma, smooth_nr, smooth_dr, **options):
-    _check_nonnegative(alpha=alpha, beta=beta)
-    if not isinstance(gamma, numbers.Real) or not gamma > 0:
-        raise ValueError(f"gamma must be a positive number; got {gamma!r}")
+    check_nonnegative(alpha=alpha, beta=beta)
+    if (isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not gamma > 0
+            or math.isinf(gamma)):
+        raise ValueError(f"gamma must be a finite positive number; got {gamma!r}")
 
     def per_class(s):
         index = _formulas.tversky(s.tp, s.fp, s.fn, alpha=alpha, beta=beta,
@@ -497,7 +292,7 @@ def _focal_tversky_term(*, alpha, beta, gamma, smooth_nr, smooth_dr, **options):
 
 
 @loss_term(_focal_tversky_term)
-@_doc
+@_doc()
 def focal_tversky_loss(pred, target, /, *, alpha=0.3, beta=0.7, gamma=0.75, class_axis=-1,
                        activation="softmax", ignore_index=None, mask=None,
                        include_background=True, class_weights=None, per_sample=True,
@@ -509,8 +304,13 @@ def focal_tversky_loss(pred, target, /, *, alpha=0.3, beta=0.7, gamma=0.75, clas
         L_c = (1 - TI_c)^{\gamma}
 
     applied to each (sample, class) **before** the class mean. ``gamma`` is the exponent
-    itself: the default 0.75 is Abraham & Khan's ``1/γ`` with their ``γ = 4/3``. With
-    ``gamma=1`` this is :func:`tversky_loss`.
+    itself: the default 0.75 is Abraham & Khan's ``1/γ`` with their ``γ = 4/3``.
+
+    ``1 − TI_c`` is clipped at 0 before the power (a negative base has no real power), so
+    ``gamma=1`` gives ``max(1 − TI_c, 0)``: :func:`tversky_loss` wherever ``TI_c <= 1``,
+    which always holds when ``smooth_nr <= smooth_dr`` (the default: both 1e-5). Only with
+    ``smooth_nr > smooth_dr`` can ``TI_c`` exceed 1 (an empty class predicted empty scores
+    ``smooth_nr / smooth_dr``), and there the Tversky loss is negative while this loss is 0.
 
     Some libraries (segmentation_models_pytorch) apply the exponent after the class
     mean; that variant is ``tversky_loss(pred, target, ..., reduction=...) ** gamma``.
@@ -528,7 +328,7 @@ def focal_tversky_loss(pred, target, /, *, alpha=0.3, beta=0.7, gamma=0.75, clas
         The focal exponent (> 0); < 1 strengthens the gradient of hard classes.
     {parameters}
     """
-    return _run(_focal_tversky_term, locals())
+    return run_term(_focal_tversky_term, locals())
 
 
 # --------------------------------------------------------------------------- log-cosh Dice
@@ -542,40 +342,45 @@ def log_cosh(xp, x):
     return xp.log1p(2.0 * half * half)
 
 
-def _log_cosh_dice_term(*, smooth_nr, smooth_dr, **options):
-    def per_class(s):
-        dice = 1.0 - _formulas.dice(s.tp, s.fp, s.fn, smooth_nr=smooth_nr, smooth_dr=smooth_dr)
-        return log_cosh(namespace(dice), dice)
+def _log_cosh_dice_term(**options):
+    dice = _dice_term(**options)
 
-    return region_term("log_cosh_dice_loss", per_class, smooth_nr=smooth_nr,
-                       smooth_dr=smooth_dr, **options)
+    def evaluate(shared: SharedInputs):
+        value = dice.evaluate(shared)
+        return log_cosh(shared.xp, value)
+
+    return LossTerm("log_cosh_dice_loss", evaluate, class_axis=dice.class_axis,
+                    activation=dice.activation, ignore_index=dice.ignore_index,
+                    reduction=dice.reduction, options=dict(dice.options))
 
 
 @loss_term(_log_cosh_dice_term)
-@_doc
+@_doc()
 def log_cosh_dice_loss(pred, target, /, *, class_axis=-1, activation="softmax",
                        ignore_index=None, mask=None, include_background=True,
                        class_weights=None, per_sample=True, smooth_nr=1e-5, smooth_dr=1e-5,
                        squared=False, soft_labels=False, reduction="mean"):
-    r"""Log-cosh Dice loss (Jadon 2020), applied per class before the class mean.
+    r"""Log-cosh Dice loss (Jadon 2020): ``log(cosh(dice_loss(...)))``, same options.
 
     .. math::
-        L_c = \log\cosh(D_c), \qquad
-        D_c = 1 - \frac{2\,tp_c + s_{nr}}{2\,tp_c + fp_c + fn_c + s_{dr}}
+        L = \log\cosh\bigl(L_{Dice}\bigr)
 
-    with :math:`D_c` the Dice loss of (sample, class) ``c`` (see :func:`dice_loss`). Like
-    the focal exponent of :func:`focal_tversky_loss`, the log-cosh is applied to each
-    (sample, class) **before** the class mean, so that ``reduction='none'`` returns it per
-    class. Jadon's implementation applies it to the already averaged Dice loss; that
-    variant is ``log(cosh(dice_loss(...)))`` spelled so (equal for one class and one
-    sample). Since :math:`\log\cosh D \approx D^2/2` for small :math:`D`, its gradient
-    fades as a class improves (:math:`\tanh D` times the Dice gradient).
+    with :math:`L_{Dice}` the output of :func:`dice_loss` called with the same arguments:
+    the log-cosh is applied to the **reduced** Dice loss (the class mean, then the mean or
+    sum over samples), as in Jadon's paper and code. With ``reduction='none'`` it is
+    applied elementwise to the per-(sample, class) Dice losses, shape (N, K) (or (K,)
+    pooled). Since :math:`\log\cosh D \approx D^2/2` for small :math:`D`, its gradient
+    (:math:`\tanh D` times the Dice gradient) fades as the Dice loss improves.
+
+    It is evaluated as ``log1p(2 sinh²(D/2))``, exact for small ``D``. For a per-class
+    variant before the class mean (the way :func:`focal_tversky_loss` applies its
+    exponent), take ``reduction='none'`` and average it yourself.
 
     Parameters
     ----------
     {parameters}
     """
-    return _run(_log_cosh_dice_term, locals())
+    return run_term(_log_cosh_dice_term, locals())
 
 
 # --------------------------------------------------------------------------- generalized Dice
@@ -611,10 +416,13 @@ def _generalized_dice_term(*, class_axis, activation, ignore_index, include_back
                            class_weights, per_sample, smooth_nr, smooth_dr, squared,
                            soft_labels, reduction, weighting, absent_class_weight):
     check_reduction(reduction)
-    _check_activation_choice(activation)
-    _check_nonnegative(smooth_nr=smooth_nr, smooth_dr=smooth_dr)
+    check_activation_choice(activation)
+    check_nonnegative(smooth_nr=smooth_nr, smooth_dr=smooth_dr)
     check_choice("weighting", weighting, GDL_WEIGHTINGS)
     check_choice("absent_class_weight", absent_class_weight, ABSENT_CLASS_WEIGHTS)
+    include_background, per_sample, squared, soft_labels = _check_flags(
+        include_background=include_background, per_sample=per_sample, squared=squared,
+        soft_labels=soft_labels)
 
     def evaluate(shared: SharedInputs):
         inputs, xp = shared.inputs, shared.xp
@@ -648,7 +456,13 @@ def _generalized_dice_term(*, class_axis, activation, ignore_index, include_back
                     options=options)
 
 
+_REDUCTION_PER_SAMPLE = """\
+        'mean'/'sum': the mean or sum of the per-sample losses, a 0-d array. 'none':
+        the loss per sample, shape (N,), or 0-d with ``per_sample=False``."""
+
+
 @loss_term(_generalized_dice_term)
+@_doc(_REDUCTION_PER_SAMPLE)
 def generalized_dice_loss(pred, target, /, *, weighting="square", absent_class_weight="max",
                           class_axis=-1, activation="softmax", ignore_index=None, mask=None,
                           include_background=True, class_weights=None, per_sample=True,
@@ -669,9 +483,13 @@ def generalized_dice_loss(pred, target, /, *, weighting="square", absent_class_w
 
     A class absent from the reference (:math:`V_c = 0`) has an infinite raw weight:
     ``absent_class_weight='max'`` gives it the largest finite weight of the same sample
-    (or batch), as MONAI does; ``'zero'`` gives it 0, so that only its false positives'
-    absence from the other classes' sums matters. Gradients stay finite either way (the
-    weights are guarded constants of the target).
+    (or batch), as MONAI does: its only statistic, the false positives
+    :math:`fp_c = \sum w\cdot p_c`, enters the denominator with that weight, so predicting
+    an absent class costs as much as an error on the rarest present class. ``'zero'``
+    gives it weight 0: the class leaves both sums and its false positives cost nothing by
+    themselves (with a softmax, the probability it takes is still missing from the present
+    classes' true positives). Gradients stay finite either way (the weights are guarded
+    constants of the target).
 
     Parameters
     ----------
@@ -687,16 +505,4 @@ def generalized_dice_loss(pred, target, /, *, weighting="square", absent_class_w
     (N,), or a 0-d array with ``per_sample=False``; 'mean' and 'sum' average or sum the
     samples. ``class_weights`` multiply the volume weights (``w_c · cw_c``).
     """
-    return _run(_generalized_dice_term, locals())
-
-
-generalized_dice_loss.__doc__ = generalized_dice_loss.__doc__.replace(
-    "{parameters}",
-    _COMMON_PARAMETERS.strip().replace(
-        "    reduction : {'mean', 'sum', 'none'}, default 'mean'\n"
-        "        'mean'/'sum': the (weighted) class mean, then the mean or sum over samples, a\n"
-        "        0-d array. 'none': the unweighted loss per (sample, kept class), shape (N, K), or\n"
-        "        (K,) with ``per_sample=False`` (K = C, or C − 1 without the background).",
-        "    reduction : {'mean', 'sum', 'none'}, default 'mean'\n"
-        "        'mean'/'sum': the mean or sum of the per-sample losses, a 0-d array. 'none':\n"
-        "        the loss per sample, shape (N,), or 0-d with ``per_sample=False``."))
+    return run_term(_generalized_dice_term, locals())

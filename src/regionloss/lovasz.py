@@ -15,25 +15,28 @@ At hard 0/1 errors it *is* the Jaccard loss ``1 − IoU``.
 
 Everything here has static shapes and runs under ``jax.jit``: one ``argsort`` per
 (sample, class) row, gathers, cumulative sums. Pixel weights (``ignore_index``, ``mask``)
-enter the cardinalities, :math:`|A| = Σ_{i \in A} w_i`: a pixel of weight 0 leaves both
+enter the cardinalities, :math:`|A| = Σ_{i \in A} w_i`, of the reference as well as of
+the complement (:math:`y_i` counts as :math:`w_i y_i`): a pixel of weight 0 leaves both
 cumulative sums unchanged, so its increment of :math:`\Delta_J` is exactly 0 wherever it
-sorts, and the others' increments are those of the data without it (the loss equals the
-loss on the kept pixels, to the bit; its own error is set to 0 as well, so its gradient is
-0). "present" classes are a masked mean, not a compaction.
+sorts, and the others' increments are those of the data without it. Its own error is set
+to 0 as well, so its gradient is 0. The loss therefore equals the loss on the kept pixels
+(up to the order of floating-point summation: tested to 1e-12 relative), whatever label
+is ignored (255, -1, or a class id). "present" classes are a masked mean, not a
+compaction.
 """
 
 from __future__ import annotations
 
 from ._backend import device_of, safe_divide
-from ._inputs import check_choice, check_class_weights
+from ._inputs import check_bool, check_choice, check_class_weights
 from ._reduce import check_reduction, select_classes
-from .losses import (
+from ._terms import (
     LossTerm,
     SharedInputs,
-    _check_activation_choice,
-    _run,
+    check_activation_choice,
     check_region_call,
     loss_term,
+    run_term,
 )
 
 __all__ = ["lovasz_softmax_loss", "lovasz_hinge_loss", "CLASS_SELECTIONS"]
@@ -44,14 +47,26 @@ CLASS_SELECTIONS = ("present", "all")
 # --------------------------------------------------------------------------- kernel
 
 
+def _has_take_along_axis(xp) -> bool:
+    """True when ``xp`` implements ``take_along_axis`` (array API 2024.12 and later).
+
+    Decided by the namespace's ``__array_api_version__``, not by ``hasattr``: array-api-
+    strict pinned to an older version still has the attribute, and raises when called.
+    """
+    version = getattr(xp, "__array_api_version__", None)
+    return (isinstance(version, str) and version >= "2024.12"
+            and hasattr(xp, "take_along_axis"))
+
+
 def take_along_last(xp, values, indices):
     """``take_along_axis(values, indices, axis=-1)`` for 3-d arrays.
 
-    The standard function (array API 2024.12) where the namespace has it; otherwise (Dask)
-    one ``take`` on the flattened array with row offsets added to the indices. Both give
-    the same array (``tests/test_loss_family.py``).
+    The standard function where the namespace implements it (array API 2024.12 and
+    later); otherwise (Dask, or a namespace pinned to 2023.12) one ``take`` on the
+    flattened array with row offsets added to the indices. Both give the same array
+    (``tests/test_loss_family.py``, ``tests/test_losses_strict.py``).
     """
-    if hasattr(xp, "take_along_axis"):
+    if _has_take_along_axis(xp):
         return xp.take_along_axis(values, indices, axis=-1)
     return take_along_last_flat(xp, values, indices)
 
@@ -86,7 +101,8 @@ def lovasz_rows(xp, key, errors, truth, weight, *, exact_counts, dtype):
     truth : array (G, C, P)
         Reference membership ``y`` (0/1; fractional values count fractionally).
     weight : array (G, 1 or C, P) or None
-        Pixel weights (0 = ignored).
+        Pixel weights (0 = ignored): the reference counts ``w·y``, its complement
+        ``w·(1 − y)``, so a weight-0 pixel is in neither, whatever ``truth`` says there.
     exact_counts : bool
         ``truth`` and ``weight`` hold 0/1 values (integer label maps, no mask): the
         cumulative sums are taken in an integer dtype, exact at any size.
@@ -100,15 +116,14 @@ def lovasz_rows(xp, key, errors, truth, weight, *, exact_counts, dtype):
     """
     order = xp.argsort(key, axis=-1, descending=True, stable=True)
     sorted_errors = take_along_last(xp, errors, order)
-    if weight is not None:
-        weight = xp.broadcast_to(weight, truth.shape)
-    if exact_counts:
-        count = _count_dtype(xp)
-        y = xp.astype(truth, count)
-        outside = xp.astype(1 - truth if weight is None else weight - truth, count)
+    if weight is None:
+        y, outside = truth, 1.0 - truth
     else:
-        y = truth if weight is None else truth * weight
-        outside = (1.0 - truth) if weight is None else (1.0 - truth) * weight
+        weight = xp.broadcast_to(weight, truth.shape)
+        y, outside = truth * weight, (1.0 - truth) * weight
+    if exact_counts:  # 0/1 values: the same numbers, counted in integers
+        count = _count_dtype(xp)
+        y, outside = xp.astype(y, count), xp.astype(outside, count)
     y_sorted = take_along_last(xp, y, order)
     outside_sorted = take_along_last(xp, outside, order)
     total = xp.sum(y, axis=-1, keepdims=True)
@@ -160,11 +175,29 @@ def _reduce(xp, per_class, volumes, *, num_classes, include_background, class_we
 
 
 def _check_common(*, include_background, classes, per_sample, reduction):
+    """Build-time checks of both Lovász losses; the flags come back as Python bools."""
     check_reduction(reduction)
     check_choice("classes", classes, CLASS_SELECTIONS)
-    for name, value in (("include_background", include_background), ("per_sample", per_sample)):
-        if not isinstance(value, bool):
-            raise TypeError(f"{name} must be True or False; got {value!r}")
+    return check_bool("include_background", include_background), check_bool("per_sample",
+                                                                             per_sample)
+
+
+def _lovasz_inputs(xp, inputs, per_sample, errors, key=None):
+    """The (G, C, P) rows :func:`lovasz_rows` takes: ``(key, errors, truth, weight)``.
+
+    ``errors`` (of ``inputs.pred``'s shape) are zeroed at weight-0 pixels, so that an
+    ignored pixel has no error and no gradient; ``key`` (default: those errors) keeps its
+    values, since a weight-0 pixel adds nothing to the cardinalities wherever it sorts.
+    ``weight`` is (G, 1, P), or None without ``ignore_index`` and ``mask``.
+    """
+    axis, weight = inputs.class_axis, inputs.weight
+    if weight is not None:
+        errors = xp.where(weight > 0, errors, xp.zeros_like(errors))
+        full = inputs.target.shape[:axis] + (1,) + inputs.target.shape[axis + 1:]
+        weight = _rows(xp, xp.broadcast_to(weight, full), axis, per_sample)
+    error_rows = _rows(xp, errors, axis, per_sample)
+    key_rows = error_rows if key is None else _rows(xp, key, axis, per_sample)
+    return key_rows, error_rows, _rows(xp, inputs.target, axis, per_sample), weight
 
 
 # --------------------------------------------------------------------------- Lovász-softmax
@@ -172,27 +205,20 @@ def _check_common(*, include_background, classes, per_sample, reduction):
 
 def _lovasz_softmax_term(*, class_axis, activation, ignore_index, include_background,
                          class_weights, per_sample, classes, reduction):
-    _check_common(include_background=include_background, classes=classes,
-                  per_sample=per_sample, reduction=reduction)
-    _check_activation_choice(activation)
+    include_background, per_sample = _check_common(
+        include_background=include_background, classes=classes, per_sample=per_sample,
+        reduction=reduction)
+    check_activation_choice(activation)
 
     def evaluate(shared: SharedInputs):
         inputs, xp = shared.inputs, shared.xp
         check_region_call(inputs, include_background=include_background,
                           class_weights=class_weights)
-        probs = shared.probs(activation)
-        truth = inputs.target
-        errors = xp.abs(truth - probs)
-        weight = inputs.weight
-        if weight is not None:
-            errors = xp.where(weight > 0, errors, xp.zeros_like(errors))
-            weight = _rows(xp, xp.broadcast_to(weight, truth.shape[:inputs.class_axis] + (1,)
-                                               + truth.shape[inputs.class_axis + 1:]),
-                           inputs.class_axis, per_sample)
-        rows = [_rows(xp, a, inputs.class_axis, per_sample) for a in (errors, truth)]
-        loss, volumes = lovasz_rows(xp, rows[0], rows[0], rows[1], weight,
-                                    exact_counts=_exact_counts(shared),
-                                    dtype=inputs.dtype)
+        errors = xp.abs(inputs.target - shared.probs(activation))
+        # the softmax errors are their own sort key (zeroed ones sort last, adding 0)
+        key, errors, truth, weight = _lovasz_inputs(xp, inputs, per_sample, errors)
+        loss, volumes = lovasz_rows(xp, key, errors, truth, weight,
+                                    exact_counts=_exact_counts(shared), dtype=inputs.dtype)
         return _reduce(xp, loss, volumes, num_classes=inputs.num_classes,
                        include_background=include_background, class_weights=class_weights,
                        classes=classes, per_sample=per_sample, reduction=reduction)
@@ -241,10 +267,12 @@ def lovasz_softmax_loss(pred, target, /, *, class_axis=-1, activation="softmax",
         -1 channels-last, 1 channels-first, None for a single foreground.
     activation : {'softmax', 'sigmoid', None}, default 'softmax'
     ignore_index : int or None, default None
-        Label map pixels with this label leave the loss (equal to dropping them).
+        Label map pixels with this label leave the loss: equal to dropping them, whatever
+        the label (255, -1, or a class id).
     mask : array or None, default None
-        Per-pixel weights broadcastable to the label shape: a pixel of weight ``w``
-        counts ``w`` times in the Jaccard cardinalities (0 drops it).
+        Per-pixel weights ``w >= 0`` (finite) broadcastable to the label shape: a pixel of
+        weight ``w`` counts ``w`` times in the Jaccard cardinalities (linear; 0 drops it,
+        equal to dropping the pixel).
     include_background : bool, default True
         False leaves class 0 out of the class mean (after the softmax, which saw it).
     class_weights : sequence of float or None, default None
@@ -272,7 +300,7 @@ def lovasz_softmax_loss(pred, target, /, *, class_axis=-1, activation="softmax",
     cumulative sums; ignored pixels weigh 0 (no compaction), "present" is a masked mean.
     The smoothing, ``squared`` and ``soft_labels`` options of the Dice family do not apply.
     """
-    return _run(_lovasz_softmax_term, locals())
+    return run_term(_lovasz_softmax_term, locals())
 
 
 # --------------------------------------------------------------------------- Lovász hinge
@@ -280,25 +308,18 @@ def lovasz_softmax_loss(pred, target, /, *, class_axis=-1, activation="softmax",
 
 def _lovasz_hinge_term(*, class_axis, ignore_index, include_background, class_weights,
                        per_sample, classes, reduction):
-    _check_common(include_background=include_background, classes=classes,
-                  per_sample=per_sample, reduction=reduction)
+    include_background, per_sample = _check_common(
+        include_background=include_background, classes=classes, per_sample=per_sample,
+        reduction=reduction)
 
     def evaluate(shared: SharedInputs):
         inputs, xp = shared.inputs, shared.xp
         check_region_call(inputs, include_background=include_background,
                           class_weights=class_weights)
-        logits = inputs.pred
-        truth = inputs.target
-        margins = 1.0 - logits * (2.0 * truth - 1.0)
+        margins = 1.0 - inputs.pred * (2.0 * inputs.target - 1.0)
         hinge = xp.where(margins > 0, margins, xp.zeros_like(margins))
-        weight = inputs.weight
-        if weight is not None:
-            hinge = xp.where(weight > 0, hinge, xp.zeros_like(hinge))
-            weight = _rows(xp, xp.broadcast_to(weight, truth.shape[:inputs.class_axis] + (1,)
-                                               + truth.shape[inputs.class_axis + 1:]),
-                           inputs.class_axis, per_sample)
-        key, errors, truth = (_rows(xp, a, inputs.class_axis, per_sample)
-                              for a in (margins, hinge, truth))
+        # sorted by the margins, dotted with the hinge-clipped errors
+        key, errors, truth, weight = _lovasz_inputs(xp, inputs, per_sample, hinge, margins)
         loss, volumes = lovasz_rows(xp, key, errors, truth, weight,
                                     exact_counts=_exact_counts(shared), dtype=inputs.dtype)
         return _reduce(xp, loss, volumes, num_classes=inputs.num_classes,
@@ -359,4 +380,4 @@ def lovasz_hinge_loss(pred, target, /, *, class_axis=-1, ignore_index=None, mask
     array
         0-d (or the 'none' array) in ``pred``'s namespace and device.
     """
-    return _run(_lovasz_hinge_term, locals())
+    return run_term(_lovasz_hinge_term, locals())
