@@ -140,7 +140,7 @@ SCRIPT = textwrap.dedent(
         try:
             loss(jnp.asarray(x32), jnp.asarray(bad), ignore_index=255)
         except ValueError as exc:
-            assert "label 7" in str(exc) and "1 pixel" in str(exc), str(exc)
+            assert "label 7" in str(exc) and "1 such pixel" in str(exc), str(exc)
         else:
             raise AssertionError(f"{loss.__name__}: no error for label 7")
     print("CHECKED", checked)

@@ -31,6 +31,7 @@ from ._backend import (
     namespace,
     to_float,
 )
+from ._labels import bad_labels_message, describe_bad_labels, find_bad_labels
 
 __all__ = [
     "LossInputs",
@@ -191,37 +192,24 @@ def _spatial_shape(pred_shape, class_axis):
 
 
 def _check_label_values(xp, labels, num_classes: int, ignore_index, *, binary: bool):
-    """Labels must lie in [0, C) (or {0, 1} for a single foreground) or equal ignore_index."""
-    if not is_concrete(labels):
+    """Labels must lie in [0, C) (or {0, 1} for a single foreground) or equal ignore_index.
+
+    The check and its wording are :mod:`regionloss._labels`', shared with the metrics.
+    """
+    # a concrete constant inside jit still yields tracers: probe one element first
+    if not is_concrete(labels) or not is_concrete(xp.reshape(labels, (-1,))[:1]):
         return
-    high = 2 if binary else num_classes
-    bad = (labels < 0) | (labels >= high)
-    if ignore_index is not None:
-        bad = bad & (labels != ignore_index)
-    any_bad = xp.any(bad)
-    if not is_concrete(any_bad):  # a concrete constant inside jit still yields tracers
+    allowed = 2 if binary else num_classes
+    bad = find_bad_labels(labels, num_classes=allowed, ignore_index=ignore_index)
+    if bad is None:
         return
-    if bool(any_bad):
-        lo = int(xp.min(xp.where(bad, labels, xp.zeros_like(labels) + (high - 1))))
-        hi = int(xp.max(xp.where(bad, labels, xp.zeros_like(labels))))
-        offending = hi if hi >= high else lo
-        count = int(xp.sum(xp.astype(bad, _count_dtype(xp))))
-        what = ("a single-channel prediction expects labels 0 (background) and 1 "
-                "(foreground)" if binary
-                else f"the prediction has {num_classes} classes, so labels must lie in "
-                     f"[0, {num_classes})")
-        hint = "" if ignore_index is not None else "; pass ignore_index=... to leave a label out"
-        raise ValueError(
-            f"target holds label {offending} ({count} pixel(s) outside the valid range): "
-            f"{what}{hint}"
-        )
-
-
-def _count_dtype(xp):
-    """int64, or int32 on JAX without x64 (asking JAX for int64 there warns and truncates)."""
-    from ._counting import count_dtype
-
-    return count_dtype(xp)
+    text = describe_bad_labels("target", bad, num_classes=allowed, ignore_index=ignore_index)
+    if binary:
+        text += (" (a single-channel prediction reads a label map as 0 = background, "
+                 "1 = foreground)")
+    elif ignore_index is None:
+        text += "; pass ignore_index=... to leave a label out"
+    raise ValueError(bad_labels_message(text))
 
 
 def _concrete_range(xp, x):

@@ -141,7 +141,10 @@ def find_bad_labels(labels, /, *, num_classes: int, ignore_index=None,
                 reference = xp.astype(reference, xp.int8)
             bad = bad & ~_equal_mask(xp, reference, ignore_index)
     flat = xp.reshape(bad, (-1,))
-    count = int(xp.count_nonzero(flat))
+    from ._counting import count_dtype  # (_counting imports this module)
+
+    # a sum, not count_nonzero: the latter needs array API 2024.12
+    count = int(xp.sum(xp.astype(flat, count_dtype(xp))))
     if count == 0:
         return None
     first = int(xp.argmax(xp.astype(flat, xp.int8)))
