@@ -353,7 +353,10 @@ def _mp_context():
     import threading
 
     methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1 and sys.platform != "darwin":
+    # Runtimes that start native threads Python's threading module cannot see.
+    threaded = any(name in sys.modules for name in ("jax", "torch", "cupy", "tensorflow"))
+    if ("fork" in methods and threading.active_count() == 1 and not threaded
+            and sys.platform != "darwin"):
         # A single-threaded parent (the command line) forks safely, and forking is what
         # makes a pool pay off on a few hundred cases (no interpreter start-up per worker).
         return multiprocessing.get_context("fork")
