@@ -173,3 +173,33 @@ def reference_dir() -> str:
     """The reference fixtures (a copy of the team's ``shared/reference``, kept in the repo
     so that the tests that prove our numbers against other libraries always run)."""
     return os.environ.get("REGIONLOSS_REFERENCE_DIR", REFERENCE_DIR)
+
+
+def finite_difference(f, x, eps=1e-6):
+    """Central finite differences of the scalar function ``f`` at the float64 array ``x``."""
+    grad = np.zeros_like(x)
+    flat = grad.reshape(-1)
+    for i in range(x.size):
+        step = np.zeros(x.size)
+        step[i] = eps
+        step = step.reshape(x.shape)
+        flat[i] = (float(f(x + step)) - float(f(x - step))) / (2 * eps)
+    return grad
+
+
+def logits_and_labels(*, n_max=3, pixels_max=5, c_min=2, c_max=4, bound=6.0):
+    """Hypothesis strategy: channels-last float64 logits (N, P, C) and labels (N, P) in [0, C)."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    @st.composite
+    def draw_case(draw):
+        n = draw(st.integers(1, n_max))
+        p = draw(st.integers(1, pixels_max))
+        c = draw(st.integers(c_min, c_max))
+        logits = draw(hnp.arrays(np.float64, (n, p, c),
+                                 elements=st.floats(-bound, bound, allow_nan=False, width=64)))
+        labels = draw(hnp.arrays(np.int64, (n, p), elements=st.integers(0, c - 1)))
+        return logits, labels
+
+    return draw_case()

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 import regionloss as rl
-from conftest import HAVE_JAX, assert_same_namespace, to_numpy
+from conftest import (HAVE_JAX, assert_same_namespace, finite_difference, logits_and_labels,
+                      to_numpy)
 from regionloss import lovasz as lovasz_module
 
 NO_SMOOTH = dict(smooth_nr=0.0, smooth_dr=0.0)
@@ -35,17 +35,6 @@ def _jax():
 def _softmax(x, axis=-1):
     e = np.exp(x - x.max(axis, keepdims=True))
     return e / e.sum(axis, keepdims=True)
-
-
-def _finite_difference(f, x, eps=1e-6):
-    grad = np.zeros_like(x)
-    flat = grad.reshape(-1)
-    for i in range(x.size):
-        step = np.zeros(x.size)
-        step[i] = eps
-        step = step.reshape(x.shape)
-        flat[i] = (f(x + step) - f(x - step)) / (2 * eps)
-    return grad
 
 
 # The hand case of test_losses.py: one sample, four pixels, two classes, probabilities.
@@ -144,7 +133,7 @@ def test_gdl_grad_finite_with_absent_class_and_matches_fd(opts):
 
     value, grad = jax.value_and_grad(f)(jax.numpy.asarray(x))
     assert np.isfinite(float(value)) and np.all(np.isfinite(np.asarray(grad)))
-    numeric = _finite_difference(lambda a: float(f(a)), x)
+    numeric = finite_difference(lambda a: float(f(a)), x)
     np.testing.assert_allclose(np.asarray(grad), numeric, rtol=1e-5, atol=1e-8)
 
 
@@ -239,17 +228,8 @@ def test_lovasz_softmax_hand_case():
     assert float(rl.lovasz_softmax_loss(P, Y, activation=None)) == pytest.approx((l0 + l1) / 2)
 
 
-def _cases(draw, n_max=3, p_max=7, c_min=2, c_max=4):
-    n = draw(st.integers(1, n_max))
-    p = draw(st.integers(1, p_max))
-    c = draw(st.integers(c_min, c_max))
-    logits = draw(hnp.arrays(np.float64, (n, p, c),
-                             elements=st.floats(-5, 5, allow_nan=False, width=64)))
-    labels = draw(hnp.arrays(np.int64, (n, p), elements=st.integers(0, c - 1)))
-    return logits, labels
-
-
-cases = st.composite(_cases)
+def cases(n_max=3, p_max=7, c_min=2, c_max=4):
+    return logits_and_labels(n_max=n_max, pixels_max=p_max, c_min=c_min, c_max=c_max, bound=5.0)
 
 
 @settings(max_examples=40, deadline=None)
@@ -444,7 +424,7 @@ def test_lovasz_jit_and_grad_match_eager_and_fd(loss, opts):
     eager = f(x)
     value, grad = jax.jit(jax.value_and_grad(f))(jax.numpy.asarray(x))
     np.testing.assert_allclose(float(value), float(eager), rtol=1e-12)
-    numeric = _finite_difference(lambda a: float(f(a)), x)  # piecewise linear: no ties here
+    numeric = finite_difference(lambda a: float(f(a)), x)  # piecewise linear: no ties here
     np.testing.assert_allclose(np.asarray(grad), numeric, rtol=1e-5, atol=1e-8)
 
 
@@ -594,7 +574,7 @@ def test_distribution_grad_matches_fd_and_all_ignored_is_zero(loss, opts):
 
     value, grad = jax.jit(jax.value_and_grad(f))(jax.numpy.asarray(x))
     np.testing.assert_allclose(float(value), float(f(x)), rtol=1e-12)
-    numeric = _finite_difference(lambda a: float(f(a)), x)
+    numeric = finite_difference(lambda a: float(f(a)), x)
     np.testing.assert_allclose(np.asarray(grad), numeric, rtol=1e-6, atol=1e-9)
     y_all = np.full((2, 3), 255)
     v0, g0 = jax.value_and_grad(lambda a: loss(a, y_all, ignore_index=255,
@@ -725,7 +705,7 @@ def test_compounds_under_jit_and_grad(make):
     eager = float(loss(x, y))
     value, grad = jax.jit(jax.value_and_grad(lambda a: loss(a, y)))(jax.numpy.asarray(x))
     assert float(value) == pytest.approx(eager, rel=1e-12)
-    numeric = _finite_difference(lambda a: float(loss(a, y)), x)
+    numeric = finite_difference(lambda a: float(loss(a, y)), x)
     np.testing.assert_allclose(np.asarray(grad), numeric, rtol=1e-5, atol=1e-8)
 
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 import regionloss as rl
-from conftest import HAVE_JAX, assert_same_namespace, to_numpy
+from conftest import (HAVE_JAX, assert_same_namespace, finite_difference, logits_and_labels,
+                      to_numpy)
 
 LOSSES = [rl.dice_loss, rl.jaccard_loss, rl.tversky_loss, rl.focal_tversky_loss]
 NO_SMOOTH = dict(smooth_nr=0.0, smooth_dr=0.0)
@@ -188,17 +188,8 @@ def test_float64_stays_float64_and_float32_stays_float32():
 
 # --------------------------------------------------------------------------- properties
 
-def _probs_and_labels(draw, n_max=3, hw_max=5, c_min=2, c_max=4):
-    n = draw(st.integers(1, n_max))
-    h = draw(st.integers(1, hw_max))
-    c = draw(st.integers(c_min, c_max))
-    logits = draw(hnp.arrays(np.float64, (n, h, c),
-                             elements=st.floats(-6, 6, allow_nan=False, width=64)))
-    labels = draw(hnp.arrays(np.int64, (n, h), elements=st.integers(0, c - 1)))
-    return logits, labels
-
-
-cases = st.composite(_probs_and_labels)
+def cases(n_max=3, hw_max=5, c_min=2, c_max=4):
+    return logits_and_labels(n_max=n_max, pixels_max=hw_max, c_min=c_min, c_max=c_max)
 
 
 @settings(max_examples=60, deadline=None)
@@ -362,17 +353,6 @@ def test_jit_equals_eager(loss, opts):
     np.testing.assert_allclose(np.asarray(jitted), np.asarray(eager), rtol=1e-6, atol=1e-7)
 
 
-def _finite_difference(f, x, eps=1e-6):
-    grad = np.zeros_like(x)
-    flat = grad.reshape(-1)
-    for i in range(x.size):
-        step = np.zeros_like(x).reshape(-1)
-        step[i] = eps
-        step = step.reshape(x.shape)
-        flat[i] = (f(x + step) - f(x - step)) / (2 * eps)
-    return grad
-
-
 GRAD_OPTIONS = [
     dict(),
     dict(per_sample=False, class_weights=[1.0, 2.0, 0.5]),
@@ -397,7 +377,7 @@ def test_grad_matches_finite_differences(loss, opts):
         return loss(a, y, **opts)
 
     analytic = np.asarray(jax.grad(f)(jax.numpy.asarray(x)))
-    numeric = _finite_difference(lambda a: float(f(a)), x)
+    numeric = finite_difference(lambda a: float(f(a)), x)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7)
 
 
@@ -426,7 +406,7 @@ def test_grad_finite_at_edge_cases(loss, case, smooth):
         assert float(value) == 0.0
         assert np.all(np.asarray(grad) == 0.0)
     if case == "single_pixel" and smooth == 1e-5:
-        numeric = _finite_difference(lambda a: float(loss(a, y, **opts)), x)
+        numeric = finite_difference(lambda a: float(loss(a, y, **opts)), x)
         np.testing.assert_allclose(np.asarray(grad), numeric, rtol=1e-5, atol=1e-8)
 
 
@@ -472,7 +452,7 @@ def test_grad_at_an_exact_one_hot_perfect_prediction(name, smooth):
     elif name.startswith(("dice", "jaccard", "tversky", "generalized")) and smooth:
         # smooth there: central differences (p may leave [0, 1] by 1e-9, within tolerance;
         # a small step, as the absent class's loss 1 - s/(Σp + s) bends on the scale s)
-        numeric = _finite_difference(lambda a: float(f(a)), onehot, eps=1e-9)
+        numeric = finite_difference(lambda a: float(f(a)), onehot, eps=1e-9)
         np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6)
 
 
