@@ -164,3 +164,27 @@ def test_matches_numpy_reference(seed, shape, num_classes, ignore_index, dtype):
         assert str(ours.value) == str(theirs.value)
     else:
         check_label_range(pred, target, num_classes=num_classes, ignore_index=ignore_index)
+
+
+def test_torch_wide_unsigned_labels_are_checked():
+    # PyTorch has no comparisons or min/max for uint16 on the CPU: the check must still work
+    torch = pytest.importorskip("torch")
+    from regionloss._labels import find_bad_labels
+
+    t = torch.from_numpy(np.array([[0, 1, 9, 2]], dtype=np.uint16))
+    bad = find_bad_labels(t, num_classes=3)
+    assert bad is not None and (bad.value, bad.position, bad.count) == (9, (0, 2), 1)
+    assert find_bad_labels(t, num_classes=10) is None
+
+
+def test_surface_ignore_index_outside_label_dtype_matches_nothing():
+    pytest.importorskip("scipy")
+    import regionloss as rl
+
+    p = np.zeros((1, 6, 6), np.uint8)
+    t = np.zeros((1, 6, 6), np.uint8)
+    p[0, 1:3, 1:3] = 1
+    t[0, 2:4, 2:4] = 1
+    got = rl.hausdorff_distance(p, t, num_classes=2, ignore_index=300)
+    want = rl.hausdorff_distance(p, t, num_classes=2)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))

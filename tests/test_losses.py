@@ -604,3 +604,39 @@ def test_numpy_target_with_jax_pred_resolves_to_jax():
     got = jax.jit(lambda a: rl.dice_loss(a, y))(jax.numpy.asarray(x))
     assert isinstance(got, jax.Array)
     np.testing.assert_allclose(float(got), float(rl.dice_loss(x, y)), rtol=1e-12)
+
+
+def test_uint8_labels_with_more_classes_than_the_dtype_holds():
+    # class ids 256.. are not representable in uint8: they must not wrap onto 0..
+    x = np.zeros((1, 2, 300), np.float32)
+    t = np.array([[0, 1]], np.uint8)
+    got = to_numpy(rl.dice_loss(x, t, per_sample=False, reduction="none"))
+    want = to_numpy(rl.dice_loss(x, t.astype(np.int64), per_sample=False, reduction="none"))
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype, ignore_index", [(np.uint8, -1), (np.uint8, 256), (np.uint8, 2**40),
+                                                  (np.int8, 255), (np.int8, -1)])
+def test_ignore_index_outside_the_label_dtype_matches_nothing(backend, dtype, ignore_index):
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(2, 5, 3)).astype(np.float32)
+    t = rng.integers(0, 3, size=(2, 5)).astype(dtype)
+    if ignore_index == -1 and dtype == np.int8:
+        t[0, 1] = -1  # representable: those pixels are ignored
+        want = rl.dice_loss(x, t.astype(np.int64), ignore_index=-1)
+    else:
+        want = rl.dice_loss(x, t.astype(np.int64))
+    got = rl.dice_loss(backend(x), backend(t), ignore_index=ignore_index)
+    assert_same_namespace(got, backend)
+    np.testing.assert_allclose(to_numpy(got), to_numpy(want), rtol=1e-6)
+
+
+def test_torch_uint16_label_maps():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(2, 5, 3)).astype(np.float32)
+    t = rng.integers(0, 3, size=(2, 5)).astype(np.uint16)  # 16-bit PNG label maps
+    got = rl.dice_loss(torch.from_numpy(x), torch.from_numpy(t))
+    np.testing.assert_allclose(float(got), float(rl.dice_loss(x, t.astype(np.int64))), rtol=1e-6)
+    with pytest.raises(ValueError, match="label 7"):
+        rl.dice_loss(torch.from_numpy(x), torch.from_numpy(t * 0 + 7))

@@ -30,6 +30,7 @@ __all__ = [
     "sigmoid",
     "log_sigmoid",
     "apply_activation",
+    "comparable_labels",
     "ACTIVATIONS",
 ]
 
@@ -232,3 +233,19 @@ def _halves(xp, x):
     upper = x >= 0
     zero = xp.zeros_like(x)
     return upper, xp.where(upper, x, zero), xp.where(upper, zero, x)
+
+
+def comparable_labels(xp, labels):
+    """``labels`` in an integer dtype every comparison and reduction works on.
+
+    PyTorch implements almost nothing (no ``==``, ``>=``, ``min``) for uint16, uint32 and
+    uint64 on the CPU, and 16-bit PNG label maps arrive as uint16 through
+    ``torch.from_numpy``: those become int64 (a uint64 label of 2**63 or more wraps, as
+    PyTorch casts). Every other namespace keeps its dtype, without a copy.
+    """
+    if aac.is_torch_namespace(xp):
+        import torch
+
+        if labels.dtype in (torch.uint16, torch.uint32, torch.uint64):
+            return labels.to(torch.int64)
+    return labels

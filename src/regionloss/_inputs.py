@@ -25,13 +25,14 @@ from typing import Any, Sequence
 from ._backend import (
     align,
     check_activation,
+    comparable_labels,
     device_of,
     float_dtype,
     is_concrete,
     namespace,
     to_float,
 )
-from ._labels import bad_labels_message, describe_bad_labels, find_bad_labels
+from ._labels import bad_labels_message, describe_bad_labels, equal_label, find_bad_labels
 
 __all__ = [
     "LossInputs",
@@ -377,6 +378,10 @@ def prepare(pred, target, *, class_axis, activation, ignore_index=None, mask=Non
     labels = None
     if is_label_map:
         labels = target if target.dtype != xp.bool else xp.astype(target, xp.int32)
+        labels = comparable_labels(xp, labels)
+        if num_classes - 1 > xp.iinfo(labels.dtype).max:
+            # class ids must be representable: arange(300, dtype=uint8) would wrap
+            labels = xp.astype(labels, xp.int32)
         # a single channel (or no class axis) is one foreground: label 1, as a binary mask
         binary = num_classes == 1
         _check_label_values(xp, labels, num_classes, ignore_index, binary=binary)
@@ -389,7 +394,8 @@ def prepare(pred, target, *, class_axis, activation, ignore_index=None, mask=Non
         else:
             dense = xp.astype(labels == 1, dtype)
         if ignore_index is not None:
-            weight = xp.astype(labels != ignore_index, dtype)
+            # range-safe: an ignore_index the label dtype cannot hold matches nothing
+            weight = xp.astype(~equal_label(xp, labels, ignore_index), dtype)
             # an ignored pixel is in no class of the reference: with ignore_index a class id
             # its one-hot row would otherwise say that class (consumers that count the
             # reference without the weight, such as integer Lovász counts, would see it)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ._backend import namespace
+from ._backend import comparable_labels, namespace
 
 __all__ = [
     "BadLabels",
@@ -32,6 +32,7 @@ __all__ = [
     "describe_bad_labels",
     "bad_labels_message",
     "check_label_range",
+    "equal_label",
 ]
 
 _PRED_SUFFIX = (" where the reference is not ignored (a prediction must name a class "
@@ -62,7 +63,7 @@ def _int_range(xp, dtype):
     return int(info.min), int(info.max)
 
 
-def _equal_mask(xp, x, value):
+def equal_label(xp, x, value):
     """``x == value``, all False when ``value`` is out of the range of ``x``'s dtype.
 
     (An ``ignore_index`` of -1 or 255 next to a uint8 or int8 map: comparing with a Python
@@ -120,6 +121,7 @@ def find_bad_labels(labels, /, *, num_classes: int, ignore_index=None,
     xp = namespace(labels)
     if xp.isdtype(labels.dtype, "bool"):
         labels = xp.astype(labels, xp.int8)
+    labels = comparable_labels(xp, labels)
     size = 1
     for s in labels.shape:
         size *= int(s)
@@ -135,11 +137,12 @@ def find_bad_labels(labels, /, *, num_classes: int, ignore_index=None,
         bad = bad | (labels >= num_classes)
     if ignore_index is not None:
         if reference is None:
-            bad = bad & ~_equal_mask(xp, labels, ignore_index)
+            bad = bad & ~equal_label(xp, labels, ignore_index)
         else:
             if xp.isdtype(reference.dtype, "bool"):
                 reference = xp.astype(reference, xp.int8)
-            bad = bad & ~_equal_mask(xp, reference, ignore_index)
+            reference = comparable_labels(xp, reference)
+            bad = bad & ~equal_label(xp, reference, ignore_index)
     flat = xp.reshape(bad, (-1,))
     from ._counting import count_dtype  # (_counting imports this module)
 

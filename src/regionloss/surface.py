@@ -45,7 +45,7 @@ import numpy as np
 from . import _surface_kernels as _k
 from ._average import check_zero_division, nanmean
 from ._backend import namespace
-from ._labels import check_label_range
+from ._labels import check_label_range, equal_label
 
 __all__ = [
     "hausdorff_distance",
@@ -260,7 +260,7 @@ def _compute(pred, target, *, num_classes, specs: dict, spacing, ignore_index,
     spatial_ndim = p.ndim - 1
     spacing = _check_spacing(spacing, spatial_ndim)
     check_label_range(p, t, num_classes=num_classes, ignore_index=ignore_index)
-    valid = None if ignore_index is None else (t != ignore_index)
+    valid = None if ignore_index is None else ~equal_label(namespace(t), t, ignore_index)
     boxes_p, has_p = _k.class_boxes(mod, p, valid, num_classes)
     boxes_t, has_t = _k.class_boxes(mod, t, valid, num_classes)
 
