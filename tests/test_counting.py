@@ -272,7 +272,42 @@ def _all_paths(pred, target, **kw):
     return out
 
 
-def _assert_all_equal(results):
+def _reference(pred, target, *, num_classes, ignore_index=None, per_sample=False,
+               validate=True):
+    """Independent reference: exact Python-int comparisons, then ``np.add.at``.
+
+    Returns int64 counts, or the string "error" where a validating call must raise.
+    """
+    C = num_classes
+    t, p = target.astype(object), pred.astype(object)    # exact, whatever the dtype
+    ignored = (t == ignore_index).astype(bool) if ignore_index is not None else \
+        np.zeros(t.shape, bool)
+    in_range = ((t >= 0) & (t < C) & (p >= 0) & (p < C)).astype(bool)
+    if validate and np.any(~in_range & ~ignored):
+        return "error"
+    use = in_range & ~ignored
+    rows, cols = t[use].astype(np.int64), p[use].astype(np.int64)
+    if per_sample:
+        sample = np.broadcast_to(
+            np.arange(t.shape[0]).reshape((-1,) + (1,) * (t.ndim - 1)), t.shape)
+        out = np.zeros((t.shape[0], C, C), np.int64)
+        np.add.at(out, (sample[use], rows, cols), 1)
+    else:
+        out = np.zeros((C, C), np.int64)
+        np.add.at(out, (rows, cols), 1)
+    return out
+
+
+def _assert_all_equal(results, want=None):
+    """Every path gives one result (and, given ``want`` from :func:`_reference`, that one)."""
+    if want is not None:
+        for method, got in results.items():
+            if isinstance(want, str):
+                assert isinstance(got, str) and got.startswith(
+                    "ValueError: label values out of range"), (method, got)
+            else:
+                assert not isinstance(got, str), (method, got)
+                np.testing.assert_array_equal(got, want, err_msg=method)
     ref = results["standard"]
     for method, got in results.items():
         if isinstance(ref, str) or isinstance(got, str):
@@ -289,45 +324,58 @@ def _assert_all_equal(results):
     seed=st.integers(0, 2**32 - 1),
     per_sample=st.booleans(),
     dtype=st.sampled_from(["uint8", "int8", "int16", "uint16", "int32", "int64", "uint64"]),
-    ignore=st.sampled_from([None, 255, 100, -1, 0, "last", "C"]),
+    wide_c=st.sampled_from([None, None, 129, 200, 256, 300]),   # int8 only
+    ignore=st.sampled_from([None, 255, 100, -1, -100, -128, 0, "last", "C"]),
     agree=st.floats(0, 1),
     bad=st.sampled_from([None, "target", "pred", "both", "pred_at_ignored"]),
+    negative=st.booleans(),
     validate=st.booleans(),
     block=st.sampled_from([None, 16, 50]),
 )
-def test_every_path_agrees_property(shape, C, seed, per_sample, dtype, ignore, agree, bad,
-                                    validate, block):
+def test_every_path_agrees_property(shape, C, seed, per_sample, dtype, wide_c, ignore,
+                                    agree, bad, negative, validate, block):
+    """All five paths against each other and against the np.add.at reference, with
+    int8 maps up to C = 300 (an int8 -100 must never read as class 156) and large
+    negative labels (-100, -128) as bad labels and as ignore_index."""
     rng = np.random.default_rng(seed)
+    if dtype == "int8" and wide_c is not None:
+        C = wide_c
     ignore = {"last": C - 1, "C": C}.get(ignore, ignore)
-    if ignore is not None and ignore < 0 and dtype.startswith("u"):
+    info = np.iinfo(dtype)
+    if ignore is not None and not info.min <= ignore <= info.max:
         ignore = None
-    if dtype == "int8":
-        C = min(C, 20)  # values up to C + 9 must fit
-        if ignore == 255:
-            ignore = -1
-    target = rng.integers(0, C, shape)
-    pred = np.where(rng.random(shape) < agree, target, rng.integers(0, C, shape))
+    top = min(C, int(info.max) + 1)           # class labels the dtype can hold
+
+    def out_of_range(k):   # a bad label the dtype holds: C + k, or a large negative one
+        if (negative and info.min < 0) or C + k > info.max:
+            value = [-128, -100, -1][k % 3]
+        else:
+            value = C + k
+        return value if value != ignore else -127
+
+    target = rng.integers(0, top, shape)
+    pred = np.where(rng.random(shape) < agree, target, rng.integers(0, top, shape))
     if ignore is not None:
         ignored = rng.random(shape) < 0.2
         target = np.where(ignored, ignore, target)
-        pred = np.where(ignored & (rng.random(shape) < 0.5), 99, pred)
-    if bad is not None and target.size:
+        pred = np.where(ignored & (rng.random(shape) < 0.5), out_of_range(0), pred)
+    if bad is not None and target.size and (C <= info.max or info.min < 0):
         i = int(rng.integers(target.size))
         if bad == "target" and target.flat[i] != ignore:
-            target.flat[i] = C + 5
+            target.flat[i] = out_of_range(5)
         elif bad == "pred" and target.flat[i] != ignore:
-            pred.flat[i] = C + 7
+            pred.flat[i] = out_of_range(7)
         elif bad == "both":                                # agreeing, both out of range
-            target.flat[i] = pred.flat[i] = C + 6 if ignore != C + 6 else C + 8
+            target.flat[i] = pred.flat[i] = out_of_range(6)
         elif bad == "pred_at_ignored" and ignore is not None:
-            target.flat[i], pred.flat[i] = ignore, C + 9   # never looked at: no error
+            target.flat[i], pred.flat[i] = ignore, out_of_range(9)  # never looked at
     target, pred = target.astype(dtype), pred.astype(dtype)
     kw = dict(num_classes=C, ignore_index=ignore, per_sample=per_sample and len(shape) > 1,
               validate=validate)
     ctx = _small_blocks(block) if block else contextlib.nullcontext()
     with ctx:
         results = _all_paths(pred, target, **kw)
-    _assert_all_equal(results)
+    _assert_all_equal(results, _reference(pred, target, **kw))
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "int16", "int64"])
@@ -384,3 +432,140 @@ def test_numpy_kernels_need_numpy():
     with pytest.raises(ValueError, match="method='sparse' is a NumPy kernel"):
         confusion_counts(xps.asarray(PRED), xps.asarray(TARGET), num_classes=3,
                          method="sparse")
+
+
+# ------------------------------------------------------------ dtype edges (review fixes)
+
+
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_int8_negative_labels_with_more_than_128_classes(per_sample):
+    """int8 -1 / -100 with C > 128 are out of range, never class 255 / 156."""
+    t = np.zeros((2, 4), np.int8)
+    p = t.copy()
+    t[1, 0] = -1
+    p[0, 1] = -100
+    for method in ALL_METHODS:
+        with pytest.raises(ValueError, match="target holds label -1 at index \\(1, 0\\)"):
+            confusion_counts(p, t, num_classes=256, per_sample=per_sample, method=method)
+        # ignored by the reference: -1 leaves, the prediction -100 is still out of range
+        with pytest.raises(ValueError, match="pred holds label -100 at index \\(0, 1\\)"):
+            confusion_counts(p, t, num_classes=200, ignore_index=-1, per_sample=per_sample,
+                             method=method)
+        p[0, 1] = 0
+        got = confusion_counts(p, t, num_classes=200, ignore_index=-1, per_sample=per_sample,
+                               method=method)
+        want = np.zeros((2, 200, 200), np.int64)
+        want[0, 0, 0], want[1, 0, 0] = 4, 3
+        np.testing.assert_array_equal(got, want if per_sample else want.sum(0), method)
+        p[0, 1] = -100
+
+
+def test_int8_negative_labels_over_blocks():
+    """Many pixels (sparse kernel, blocks, byte table declined): -100 is no class."""
+    t = np.zeros(70000, np.int8)
+    p = t.copy()
+    t[5] = p[5] = -100
+    t[6] = -128
+    for method in ("auto", "sparse", "joint", "native"):  # (standard: too slow at C=200)
+        got = confusion_counts(p, t, num_classes=200, ignore_index=-128, validate=False,
+                               method=method)
+        assert got[0, 0] == 69998 and got.sum() == 69998, method
+        with pytest.raises(ValueError, match="label -100 at index \\(5,\\)"):
+            confusion_counts(p, t, num_classes=200, ignore_index=-128, method=method)
+
+
+@pytest.fixture(params=[p for p in BACKEND_PARAMS if p.id not in ("dask",)])
+def uint64_backend(request):
+    conv = request.param()
+    try:
+        conv(np.zeros(1, np.uint64))
+    except Exception as exc:  # pragma: no cover - a namespace without uint64
+        pytest.skip(f"no uint64: {exc}")
+    return conv
+
+
+def test_uint64_with_int64_does_not_wrap_onto_ignore_index(uint64_backend):
+    """2**64 - 1 next to int64 labels and ignore_index=-1: out of range, not ignored."""
+    huge = 2**64 - 1
+    # (PyTorch reads a uint64 scalar back as int64, so _labels' message cannot name the
+    # label there; the counting kernel still raises)
+    named = ".*" if "torch" in repr(uint64_backend) else str(huge)
+    target = np.array([[0, 1, -1, 2]], np.int64)
+    pred = np.array([[0, 1, 2, huge]], np.uint64)
+    with pytest.raises(ValueError, match="label values out of range" if named == ".*" else
+                       f"pred holds label {named} at index \\(0, 3\\)"):
+        confusion_counts(uint64_backend(pred), uint64_backend(target), num_classes=3,
+                         ignore_index=-1)
+    # the other way round: a uint64 reference cannot hold -1, its 2**64 - 1 is a bad label
+    with pytest.raises(ValueError, match="label values out of range" if named == ".*" else
+                       f"target holds label {named}"):
+        confusion_counts(uint64_backend(target.clip(0)),
+                         uint64_backend(np.array([[0, 1, huge, 2]], np.uint64)),
+                         num_classes=3, ignore_index=-1)
+    # ... and pixels holding 2**64 - 1 pass when it *is* ignore_index
+    got = confusion_counts(uint64_backend(np.array([[0, 1, 2, 7]], np.uint64)),
+                           uint64_backend(np.array([[0, 1, 2, huge]], np.uint64)),
+                           num_classes=3, ignore_index=huge)
+    np.testing.assert_array_equal(to_numpy(got), np.eye(3, dtype=np.int64))
+
+
+@pytest.mark.parametrize("method", ALL_METHODS)
+def test_uint64_mixed_paths_numpy(method):
+    huge = 2**64 - 1
+    target = np.array([0, 1, -1, 2, 2], np.int64)
+    pred = np.array([0, 1, huge, 2, 1], np.uint64)
+    got = confusion_counts(pred, target, num_classes=3, ignore_index=-1, method=method)
+    np.testing.assert_array_equal(got, [[1, 0, 0], [0, 1, 0], [0, 1, 1]])
+    t2 = np.array([0, 1, huge, 2, 2], np.uint64)
+    with pytest.raises(ValueError, match=f"target holds label {huge}"):
+        confusion_counts(target.clip(0), t2, num_classes=3, ignore_index=-1, method=method)
+    got = confusion_counts(t2.astype(np.int64).clip(0), t2, num_classes=3,
+                           ignore_index=2**63 + 1, validate=False, method=method)
+    np.testing.assert_array_equal(got, [[1, 0, 0], [0, 1, 0], [0, 0, 2]])
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("method", ALL_METHODS)
+@pytest.mark.parametrize("shape", [(3,), (3000,), (2, 70000)])
+def test_huge_uint64_labels_raise_no_runtime_warning(method, shape):
+    """Labels >= 2**63 are out of range: a ValueError, and no 'invalid value' warning
+    from a float round trip on the way (the test turns warnings into errors)."""
+    target = np.zeros(shape, np.uint64)
+    pred = target.copy()
+    target.flat[1] = 2**64 - 1
+    pred.flat[2] = 2**63
+    pred.flat[0] = 2**63 + 12345
+    C = 300 if target.size <= 3000 else 5   # (the standard path is slow at C=300)
+    with pytest.raises(ValueError, match="label values out of range"):
+        confusion_counts(pred, target, num_classes=C, method=method)
+    got = confusion_counts(pred, target, num_classes=C, method=method, validate=False)
+    assert int(got[0, 0]) == target.size - 3
+
+
+@pytest.mark.parametrize("ignore", [2**40, 2**63, 2**64, -1, 300])
+def test_ignore_index_outside_the_dtype_never_matches(concrete_backend, ignore):
+    """An ignore_index the reference's dtype cannot hold matches nothing (no
+    OverflowError from comparing a uint8 map with 2**40), and is named in messages."""
+    target = np.array([[0, 1, 2, 2]], np.uint8)
+    pred = np.array([[0, 1, 1, 0]], np.uint8)
+    got = confusion_counts(concrete_backend(pred), concrete_backend(target), num_classes=3,
+                           ignore_index=ignore)
+    np.testing.assert_array_equal(to_numpy(got), [[1, 0, 0], [0, 1, 0], [1, 1, 0]])
+    target[0, 3] = 255
+    with pytest.raises(ValueError, match=f"label 255 .*not ignore_index={ignore}"):
+        confusion_counts(concrete_backend(pred), concrete_backend(target), num_classes=3,
+                         ignore_index=ignore)
+
+
+@pytest.mark.skipif(not HAVE_JAX, reason="JAX not installed")
+def test_ignore_index_outside_the_dtype_under_jit():
+    import jax
+    import jax.numpy as jnp
+
+    target = jnp.asarray(np.array([[0, 1, 2, 2]], np.uint8))
+    pred = jnp.asarray(np.array([[0, 1, 1, 0]], np.uint8))
+    for ignore in (2**40, 2**63, -1):
+        f = jax.jit(lambda a, b, ig=ignore: confusion_counts(a, b, num_classes=3,
+                                                             ignore_index=ig))
+        np.testing.assert_array_equal(np.asarray(f(pred, target)),
+                                      [[1, 0, 0], [0, 1, 0], [1, 1, 0]])

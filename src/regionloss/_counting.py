@@ -24,9 +24,15 @@ is the other), because counting is where the backends differ most in speed:
   ``arange(C)`` and ``count_nonzero``, one Python iteration per *reference class* (never
   per pixel), so its memory stays at one ``(pixels, C)`` boolean block at a time.
 
-All paths give identical counts, drops and errors (``tests/test_counting.py``, hypothesis);
-``benchmarks/bench_metrics.py`` shows why each fast one exists and where ``auto``'s
-thresholds come from.
+On concrete input all paths give identical counts and drops (``validate=False``) and raise
+on the same inputs (``tests/test_counting.py``: hypothesis, all paths against each other and
+against an ``np.add.at`` reference, every integer dtype, int8 with up to 300 classes, labels
+of 2**63 and above); ``benchmarks/bench_metrics.py`` shows why each fast one exists and
+where ``auto``'s thresholds come from. Before any kernel: an ``ignore_index`` the reference's
+dtype cannot hold is dropped (it can never match; messages still name it), uint64 maps become
+int64 without letting a label of 2**63 or more wrap into range or onto ``ignore_index``
+(:func:`_uint64_as_int64`), and on NumPy a signed map whose dtype cannot hold ``C - 1`` is
+widened (:func:`_np_unsigned`'s invariant).
 
 Counts are exact integers: int64 wherever the backend has it (NumPy, CuPy, PyTorch,
 array-api-strict, Dask, and JAX with ``jax_enable_x64``). JAX without x64 has no 64-bit
@@ -56,6 +62,7 @@ __all__ = [
 METHODS = ("auto", "native", "standard", "joint", "sparse")
 
 _INT32_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
 
 
 # --------------------------------------------------------------------------- dtypes
@@ -159,6 +166,56 @@ def _raise_bad_labels(xp, pred, target, num_classes, ignore_index):
         f"(ignore_index={ignore_index})")
 
 
+def _reachable_ignore(xp, dtype, ignore_index):
+    """``ignore_index``, or None when no value of the integer (or bool) ``dtype`` can
+    equal it: such an ``ignore_index`` can never match, and comparing an array with a
+    Python int its dtype cannot hold is an error in some namespaces (JAX, array-api-strict).
+    """
+    if ignore_index is None:
+        return None
+    if xp.isdtype(dtype, "bool"):
+        lo, hi = 0, 1
+    else:
+        info = xp.iinfo(dtype)
+        lo, hi = int(info.min), int(info.max)
+    return ignore_index if lo <= ignore_index <= hi else None
+
+
+def _uint64_as_int64(xp, x, ignore_index=None):
+    """A uint64 label map as int64, and the ``ignore_index`` to compare it with.
+
+    A label above ``2**63 - 1`` must stay out of range (never wrap to -1 and match an
+    ``ignore_index`` of -1, never become a class) and an ``ignore_index`` in
+    ``[2**63, 2**64)`` must still match exactly the pixels holding it (``ignore_index`` is
+    already None when out of uint64's range, :func:`_reachable_ignore`):
+
+    * NumPy: viewed as int64 (no copy; two's complement is a bijection), huge labels
+      become negative, hence out of range; ``ignore_index`` is shifted by ``-2**64`` alike.
+    * PyTorch (no ``>`` for uint64): cast to int64, which PyTorch defines as two's
+      complement; same shift.
+    * elsewhere: saturated, ``where(x > 2**63 - 1, 2**63 - 1, x)`` before the cast (a
+      huge label stays huge); when ``ignore_index`` is itself above ``2**63 - 1``, the
+      pixels equal to it are set to -1 first (a uint64 map holds no negative label) and
+      ``ignore_index`` becomes -1.
+    """
+    big = ignore_index is not None and ignore_index > _INT64_MAX
+    if aac.is_numpy_array(x):
+        import numpy as np
+
+        return x.view(np.int64), (ignore_index - 2**64 if big else ignore_index)
+    if aac.is_torch_array(x):
+        return xp.astype(x, xp.int64), (ignore_index - 2**64 if big else ignore_index)
+    dev = aac.device(x)
+    top = xp.asarray(_INT64_MAX, dtype=x.dtype, device=dev)
+    wide = xp.astype(xp.where(x > top, top, x), xp.int64)
+    if big:
+        # (the Python int as an array of x's dtype: JAX parses a bare one as int64)
+        wide = xp.where(x == xp.asarray(ignore_index, dtype=x.dtype, device=dev),
+                        xp.asarray(-1, dtype=xp.int64, device=dev), wide)
+        ignore_index = -1
+    return wide, ignore_index
+
+
 # --------------------------------------------------------------------------- kernels
 
 
@@ -249,7 +306,13 @@ _NP_SPARSE_MIN_PIXELS = 2048     # x (C + 3), at most 65536: fewer pixels (per s
 
 
 def _np_unsigned(a):
-    """``a`` viewed as the unsigned type of its width (negative labels become huge)."""
+    """``a`` viewed as the unsigned type of its width (negative labels become huge).
+
+    Invariant (kept by :func:`_numpy_counts`, which widens signed maps first): a signed
+    ``a``'s dtype holds ``C - 1``, so a negative label ``-x`` reads as ``2**bits - x >=
+    2**(bits - 1) > iinfo.max >= C - 1``, i.e. out of range, never as a class. (An int8
+    map with ``C > 128`` would break it: ``-100`` would read as class 156.)
+    """
     import numpy as np
 
     return a if a.dtype.kind in "ub" else a.view(np.dtype(f"u{a.dtype.itemsize}"))
@@ -449,6 +512,16 @@ def _numpy_sparse_counts(pred, target, num_classes, ignore_index):
     return (matrix if dense is None else matrix + dense), n_bad
 
 
+def _np_widen_signed(a, num_classes):
+    """``a``, widened to int32 (int64) when it is signed and its dtype cannot hold
+    ``num_classes - 1`` (see :func:`_np_unsigned`)."""
+    import numpy as np
+
+    if a.dtype.kind != "i" or np.iinfo(a.dtype).max >= num_classes - 1:
+        return a
+    return a.astype(np.int32 if num_classes - 1 <= _INT32_MAX else np.int64)
+
+
 def _numpy_counts(pred, target, num_classes, ignore_index, per_sample, kernel="auto"):
     """Confusion counts of NumPy label maps: ``(counts, n_bad)``, int64 counts.
 
@@ -465,6 +538,9 @@ def _numpy_counts(pred, target, num_classes, ignore_index, per_sample, kernel="a
     if target.dtype == np.bool_:
         target = target.view(np.uint8)
     C = num_classes
+    # Keep _np_unsigned's invariant: a signed map whose dtype cannot hold C - 1 (int8 with
+    # C > 128, int16 with C > 32768) is widened, so its negative labels stay huge unsigned.
+    pred, target = _np_widen_signed(pred, C), _np_widen_signed(target, C)
     if per_sample:
         n = pred.shape[0]
         pixels = pred.size // n if n else 0
@@ -530,7 +606,8 @@ def confusion_counts(pred, target, *, num_classes, ignore_index=None, per_sample
         ``C``; labels must lie in ``[0, C)``.
     ignore_index : int or None
         Pixels whose *reference* equals it leave every count (their prediction is not
-        looked at). Any integer, inside or outside ``[0, C)``.
+        looked at). Any integer, inside or outside ``[0, C)``; one the reference's dtype
+        cannot hold (300 or -1 for uint8, 2**40 for int32) matches no pixel.
     per_sample : bool
         Count each sample (axis 0) apart: shape ``(N, C, C)`` instead of ``(C, C)``.
     validate : bool
@@ -545,7 +622,8 @@ def confusion_counts(pred, target, *, num_classes, ignore_index=None, per_sample
         standard path. ``"native"``: the generic bincount path; ``"standard"``: the
         comparison path; ``"joint"`` / ``"sparse"`` (NumPy only): one NumPy kernel forced
         (the sparse one still hands blocks it cannot count to the joint one). All give
-        identical counts; the non-default ones exist for tests and benchmarks.
+        identical counts and raise on the same inputs (the message may differ only for
+        PyTorch uint64 maps); the non-default ones exist for tests and benchmarks.
 
     Returns
     -------
@@ -556,6 +634,10 @@ def confusion_counts(pred, target, *, num_classes, ignore_index=None, per_sample
     num_classes, ignore_index = check_labels(
         xp, pred, target, num_classes=num_classes, ignore_index=ignore_index,
         per_sample=per_sample)
+    # the caller's arrays and ignore_index, for the error message
+    pred_in, target_in, ignore_in = pred, target, ignore_index
+    # an ignore_index the reference's dtype cannot hold never matches: count without it
+    ignore_index = _reachable_ignore(xp, target.dtype, ignore_index)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if xp.isdtype(pred.dtype, "bool") and not aac.is_numpy_array(pred):
@@ -568,6 +650,13 @@ def confusion_counts(pred, target, *, num_classes, ignore_index=None, per_sample
             pred = pred.view("uint8")
         elif target.dtype.kind == "b" and pred.dtype.kind != "b":
             target = target.view("uint8")
+    # uint64 first (no wrap of huge labels into range or onto ignore_index), after which
+    # the common dtype of the two maps is an integer one (uint64 + int64 is float64 in
+    # NumPy and JAX, an error in array-api-strict)
+    if pred.dtype == xp.uint64:
+        pred, _ = _uint64_as_int64(xp, pred)
+    if target.dtype == xp.uint64:
+        target, ignore_index = _uint64_as_int64(xp, target, ignore_index)
     if pred.dtype != target.dtype:
         common = xp.result_type(pred.dtype, target.dtype)
         if not xp.isdtype(common, "integral"):  # e.g. uint64 with int64 in NumPy
@@ -592,6 +681,6 @@ def confusion_counts(pred, target, *, num_classes, ignore_index=None, per_sample
                                          per_sample)
     if validate and is_concrete(pred) and is_concrete(target) and is_concrete(n_bad):
         if int(n_bad) != 0:
-            _raise_bad_labels(xp, pred, target, num_classes, ignore_index)
+            _raise_bad_labels(xp, pred_in, target_in, num_classes, ignore_in)
     return counts
 
