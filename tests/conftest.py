@@ -203,3 +203,31 @@ def logits_and_labels(*, n_max=3, pixels_max=5, c_min=2, c_max=4, bound=6.0):
         return logits, labels
 
     return draw_case()
+
+
+# 255 and -1 lie outside the classes; 0 and 1 are class ids (every case has >= 2 classes)
+IGNORE_VALUES = [255, -1, 0, 1]
+
+
+def ignored_and_kept(y, keep, ignore):
+    """``y`` with the pixels outside ``keep`` set to ``ignore``, and the pixels that are
+    really kept: with ``ignore`` a class id, that class's own pixels are ignored as well."""
+    y_ignored = np.where(keep, y, ignore)
+    return y_ignored, y_ignored != ignore
+
+
+def assert_gradient_close(got, want, case_id, rtol):
+    """Gradients compared as a whole, relative in 2-norm and in max-norm.
+
+    (Element by element, components that are zero up to rounding cannot be compared
+    relatively.)
+    """
+    got = np.asarray(got, dtype=np.float64)
+    assert got.shape == want.shape, f"{case_id}: grad shape {got.shape} != {want.shape}"
+    assert np.all(np.isfinite(got)), f"{case_id}: non-finite gradient"
+    err2 = np.linalg.norm(got - want) / np.linalg.norm(want)
+    errmax = np.max(np.abs(got - want)) / np.max(np.abs(want))
+    assert err2 <= rtol and errmax <= rtol, (
+        f"{case_id}: gradient differs by {err2:.2e} (2-norm), {errmax:.2e} (max-norm), "
+        f"relative; tolerance {rtol:g}"
+    )

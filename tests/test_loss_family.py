@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import regionloss as rl
-from conftest import (HAVE_JAX, assert_same_namespace, finite_difference, logits_and_labels,
-                      to_numpy)
+from conftest import (HAVE_JAX, IGNORE_VALUES, assert_same_namespace, finite_difference,
+                      ignored_and_kept, logits_and_labels, to_numpy)
 from regionloss import lovasz as lovasz_module
 
 NO_SMOOTH = dict(smooth_nr=0.0, smooth_dr=0.0)
@@ -250,24 +250,13 @@ def test_property_lovasz_is_one_minus_iou_on_hard_predictions(case, per_sample):
     assert mean == pytest.approx(per_row.mean(), abs=1e-12)
 
 
-def _ignored_and_kept(y, keep, ignore):
-    """``y`` with the pixels outside ``keep`` set to ``ignore``, and the pixels that are
-    really kept: with ``ignore`` a class id, that class's own pixels are ignored as well."""
-    y_ignored = np.where(keep, y, ignore)
-    return y_ignored, y_ignored != ignore
-
-
-# 255 and -1 lie outside the classes; 0 and 1 are class ids (every case has >= 2 classes)
-IGNORE_VALUES = [255, -1, 0, 1]
-
-
 @settings(max_examples=40, deadline=None)
 @given(cases(n_max=2), st.integers(0, 2**32 - 1), st.booleans(),
        st.sampled_from(["present", "all"]), st.sampled_from(IGNORE_VALUES))
 def test_property_lovasz_ignore_equals_dropping_pixels(case, seed, hinge, classes, ignore):
     x, y = case
     keep = np.random.default_rng(seed).random(y.shape) < 0.6
-    y_ign, kept = _ignored_and_kept(y, keep, ignore)
+    y_ign, kept = ignored_and_kept(y, keep, ignore)
     if hinge:
         loss = functools.partial(rl.lovasz_hinge_loss, classes=classes)
     else:
@@ -487,7 +476,7 @@ def test_property_cross_entropy_and_focal_ignore_equal_kept_pixels(case, seed, a
                                                                    which, ignore):
     x, y = case
     keep = np.random.default_rng(seed).random(y.shape) < 0.6
-    y_ign, kept = _ignored_and_kept(y, keep, ignore)
+    y_ign, kept = ignored_and_kept(y, keep, ignore)
     if not kept.any():  # the all-ignored batch is its own test (loss 0)
         return
     if which == "focal":

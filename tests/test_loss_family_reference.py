@@ -42,7 +42,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from conftest import HAVE_JAX, reference_dir
+from conftest import HAVE_JAX, assert_gradient_close, reference_dir
 
 import regionloss
 
@@ -219,19 +219,6 @@ def _assert_value(got, want, case_id, rtol):
     np.testing.assert_allclose(got, want, rtol=rtol, atol=0, err_msg=f"{case_id}: loss")
 
 
-def _assert_grad(got, want, case_id, rtol):
-    """Relative to the gradient as a whole, in 2-norm and in max-norm."""
-    got = np.asarray(got, dtype=np.float64)
-    assert got.shape == want.shape, f"{case_id}: grad shape {got.shape} != {want.shape}"
-    assert np.all(np.isfinite(got)), f"{case_id}: non-finite gradient"
-    err2 = np.linalg.norm(got - want) / np.linalg.norm(want)
-    errmax = np.max(np.abs(got - want)) / np.max(np.abs(want))
-    assert err2 <= rtol and errmax <= rtol, (
-        f"{case_id}: gradient differs by {err2:.2e} (2-norm), {errmax:.2e} (max-norm), "
-        f"relative; tolerance {rtol:g}"
-    )
-
-
 # --------------------------------------------------------------------------- tests
 
 
@@ -283,7 +270,7 @@ def test_value_and_grad_jax(case_id):
 
     (_, value), grad = jax.jit(jax.value_and_grad(summed, has_aux=True))(logits)
     _assert_value(value, want, case_id, mapping.value_rtol)
-    _assert_grad(grad, want_grad, case_id, mapping.grad_rtol)
+    assert_gradient_close(grad, want_grad, case_id, mapping.grad_rtol)
 
 
 def _differs(got, want, rtol=1e-6):

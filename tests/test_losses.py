@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import regionloss as rl
-from conftest import (HAVE_JAX, assert_same_namespace, finite_difference, logits_and_labels,
-                      to_numpy)
+from conftest import (HAVE_JAX, IGNORE_VALUES, assert_same_namespace, finite_difference,
+                      ignored_and_kept, logits_and_labels, to_numpy)
 
 LOSSES = [rl.dice_loss, rl.jaccard_loss, rl.tversky_loss, rl.focal_tversky_loss]
 NO_SMOOTH = dict(smooth_nr=0.0, smooth_dr=0.0)
@@ -244,17 +244,6 @@ def test_property_channels_first_equals_channels_last(case, loss, per_sample):
     last = loss(x, y, class_axis=-1, per_sample=per_sample, reduction="none")
     first = loss(np.moveaxis(x, -1, 1), y, class_axis=1, per_sample=per_sample, reduction="none")
     np.testing.assert_allclose(to_numpy(first), to_numpy(last), rtol=1e-12)
-
-
-def ignored_and_kept(y, keep, ignore):
-    """``y`` with the pixels outside ``keep`` set to ``ignore``, and the pixels that are
-    really kept: with ``ignore`` a class id, that class's own pixels are ignored as well."""
-    y_ignored = np.where(keep, y, ignore)
-    return y_ignored, y_ignored != ignore
-
-
-# 255 and -1 lie outside the classes; 0 and 1 are class ids (every case has >= 2 classes)
-IGNORE_VALUES = [255, -1, 0, 1]
 
 
 @settings(max_examples=30, deadline=None)

@@ -248,6 +248,17 @@ def _check_reduction_for_compound(reduction):
                          f"{reduction!r}")
 
 
+#: The options of the ready-made compounds that reach their Dice part.
+_DICE_PART_OPTIONS = ("include_background", "class_weights", "per_sample", "smooth_nr",
+                      "smooth_dr", "squared", "soft_labels", "reduction")
+
+
+def _dice_part(weight, options):
+    """The ``(weight, dice_loss, options)`` term of :func:`dice_ce_loss` and
+    :func:`dice_focal_loss`, from the caller's keyword arguments."""
+    return (weight, dice_loss, {name: options[name] for name in _DICE_PART_OPTIONS})
+
+
 def dice_ce_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore_index=None,
                  mask=None, include_background=True, class_weights=None, per_sample=True,
                  smooth_nr=1e-5, smooth_dr=1e-5, squared=False, soft_labels=False,
@@ -284,11 +295,7 @@ def dice_ce_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore
     """
     _check_reduction_for_compound(reduction)
     compound = combine(
-        (dice_weight, dice_loss, dict(include_background=include_background,
-                                      class_weights=class_weights, per_sample=per_sample,
-                                      smooth_nr=smooth_nr, smooth_dr=smooth_dr,
-                                      squared=squared, soft_labels=soft_labels,
-                                      reduction=reduction)),
+        _dice_part(dice_weight, locals()),
         (ce_weight, cross_entropy_loss, dict(label_smoothing=label_smoothing,
                                              reduction=reduction)),
         class_axis=class_axis, activation=activation, ignore_index=ignore_index,
@@ -330,11 +337,7 @@ def dice_focal_loss(pred, target, /, *, class_axis=-1, activation="softmax", ign
     """
     _check_reduction_for_compound(reduction)
     compound = combine(
-        (dice_weight, dice_loss, dict(include_background=include_background,
-                                      class_weights=class_weights, per_sample=per_sample,
-                                      smooth_nr=smooth_nr, smooth_dr=smooth_dr,
-                                      squared=squared, soft_labels=soft_labels,
-                                      reduction=reduction)),
+        _dice_part(dice_weight, locals()),
         (focal_weight, focal_loss, dict(gamma=gamma, alpha=alpha, reduction=reduction)),
         class_axis=class_axis, activation=activation, ignore_index=ignore_index,
     )
