@@ -1,4 +1,4 @@
-"""Why ``regionloss._backend`` calls the native softmax on JAX and PyTorch.
+"""Why ``regionloss._kernels.activations`` calls the native softmax on JAX and PyTorch.
 
 Softmax is not in the array API standard, so ``_backend.softmax`` has a generic, stable
 version (max-shift, exp, sum, divide) that serves every namespace, and hands JAX and
@@ -9,7 +9,7 @@ with each, on the same data in the same run:
 * PyTorch (CPU, eager): ``loss.backward()``, channels-first logits (the PyTorch layout).
 
 The Dice part is the same array-API code in every row; only the softmax differs
-(``regionloss._backend.softmax(xp, x, axis, native=True/False)``). A ratio above 1 for the
+(``regionloss._kernels.activations.softmax(xp, x, axis, native=True/False)``). A ratio above 1 for the
 generic row is the cost the native path saves.
 
     python benchmarks/bench_activation.py            # the recorded figures
@@ -28,7 +28,7 @@ QUICK_SHAPE = (2, 64, 64, 4)
 
 def dice_from_logits(xp, logits, onehot, *, native: bool, class_axis: int = -1):
     """Softmax (native or generic) over ``class_axis``, then per-sample soft Dice, mean."""
-    from regionloss._backend import softmax
+    from regionloss._kernels.activations import softmax
 
     probs = softmax(xp, logits, class_axis, native=native)
     class_axis = class_axis % logits.ndim

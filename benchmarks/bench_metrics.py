@@ -22,7 +22,7 @@ Targets (issue 3): regionloss numpy >= 2x faster than torchmetrics, and within 1
 the hand-written bincount.
 
 A second section, "numpy kernels", times the NumPy counting kernels of
-``regionloss._counting`` against each other (``confusion_counts(method=...)``: ``auto``,
+``regionloss._kernels.counting`` against each other (``confusion_counts(method=...)``: ``auto``,
 ``sparse`` = disagreement-only bincount + class sizes, ``joint`` = one joint-index bincount,
 ``native`` = the generic path CuPy/JAX/torch share) on the issue's random labels and on
 realistic masks (ellipses, errors at the borders, mostly agreeing), pooled and per sample,
@@ -75,7 +75,7 @@ def iou_from_cm(cm):
 def contenders(pred, target, C, *, quick):
     """``[(name, fn, sync)]`` of everything available here; each fn returns (C,) IoUs."""
     import regionloss as rl
-    from regionloss import _counting
+    from regionloss._kernels import counting_numpy as _counting
 
     out = []
 
@@ -239,7 +239,7 @@ def blob_masks(n, size, num_classes, *, ignore=None, seed=0):
 
 def kernel_section(quick, repeats):
     """Interleaved medians of the NumPy kernels on several kinds of input."""
-    from regionloss._counting import confusion_counts
+    from regionloss.metrics.confusion import count_labels as confusion_counts
 
     n = 2 if quick else 16
     size = 128 if quick else 512
@@ -291,7 +291,7 @@ def kernel_section(quick, repeats):
 
     # The joint path for one-byte labels: a 256-entry lookup table (one gather) against the
     # multiply + range masks + ignore mask of the general joint kernel, on uint8 issue data.
-    from regionloss import _counting
+    from regionloss._kernels import counting_numpy as _counting
 
     p8, t8 = issue_p.astype(np.uint8), issue_t.astype(np.uint8)
     fns = {"byte table": lambda: _counting._numpy_byte_counts(p8, t8, 19, 255),

@@ -32,8 +32,8 @@ import warnings
 
 import numpy as np
 
-from regionloss import _surface_kernels as kernels
-from regionloss.surface import average_surface_distance, hausdorff_distance, surface_metrics
+from regionloss._kernels import surface as kernels
+from regionloss.metrics.surface import average_surface_distance, hausdorff_distance, surface_metrics
 
 
 def make_data(size: int, seed: int = 0):

@@ -1,4 +1,4 @@
-"""The backend helpers (regionloss._backend): native vs generic activations, guarded
+"""The backend helpers (regionloss._kernels): native vs generic activations, guarded
 division, concreteness, namespace resolution.
 
 JAX and PyTorch get their native softmax / log-softmax / sigmoid / log-sigmoid; every
@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from conftest import HAVE_DASK, HAVE_JAX, HAVE_STRICT, HAVE_TORCH
-from regionloss import _backend as B
+from regionloss import _formulas
+from regionloss._kernels import activations, arrays
 
 POINTS = np.array([-1000.0, -50.0, -1.0, 0.0, 1.0, 50.0, 1000.0])
 # softmax rows: saturated, moderate, a tie, and a row mixing both scales
@@ -55,7 +56,7 @@ def _expected(name, x):
 
 
 def _call(name, xp, x, native):
-    fn = getattr(B, name)
+    fn = getattr(activations, name)
     if name in ("softmax", "log_softmax"):
         return fn(xp, x, -1, native=native)
     return fn(xp, x, native=native)
@@ -99,7 +100,7 @@ def _jax():
 def _jax_value_and_grad(name, x, native, dtype):
     jax = _jax()
     jnp = jax.numpy
-    xp = B.namespace(jnp.zeros(1))
+    xp = arrays.namespace(jnp.zeros(1))
     arr = jnp.asarray(x, dtype=dtype)
     cot = jnp.asarray(COTANGENT if x.ndim == 2 else np.ones_like(x), dtype=dtype)
 
@@ -135,11 +136,11 @@ def test_generic_log_sigmoid_gradient_at_zero_is_one_half():
     # min(x, 0) - log1p(exp(-|x|)) has the right values but a gradient of 1.0 at x = 0
     jax = _jax()
     jnp = jax.numpy
-    xp = B.namespace(jnp.zeros(1))
+    xp = arrays.namespace(jnp.zeros(1))
     for dtype in (jnp.float32, jnp.float64):
-        g = jax.grad(lambda a: B.log_sigmoid(xp, a, native=False))(jnp.asarray(0.0, dtype))
+        g = jax.grad(lambda a: activations.log_sigmoid(xp, a, native=False))(jnp.asarray(0.0, dtype))
         assert float(g) == 0.5
-        g = jax.grad(lambda a: B.sigmoid(xp, a, native=False))(jnp.asarray(0.0, dtype))
+        g = jax.grad(lambda a: activations.sigmoid(xp, a, native=False))(jnp.asarray(0.0, dtype))
         assert float(g) == 0.25
 
 
@@ -150,7 +151,7 @@ def _torch_value_and_grad(name, x, native, dtype):
     import torch
 
     arr = torch.tensor(x, dtype=dtype, requires_grad=True)
-    xp = B.namespace(arr)
+    xp = arrays.namespace(arr)
     cot = torch.tensor(COTANGENT if x.ndim == 2 else np.ones_like(x), dtype=dtype)
     value = _call(name, xp, arr, native)
     (value * cot).sum().backward()
@@ -185,8 +186,8 @@ def test_torch_native_and_generic_agree_in_value_and_gradient(name):
 def test_safe_divide_values():
     num = np.array([1.0, 0.0, 3.0, 0.0])
     den = np.array([2.0, 0.0, 0.0, 4.0])
-    np.testing.assert_array_equal(B.safe_divide(np, num, den, 7.0), [0.5, 7.0, 7.0, 0.0])
-    out = B.safe_divide(np, num, den, float("nan"))
+    np.testing.assert_array_equal(_formulas.safe_divide(np, num, den, 7.0), [0.5, 7.0, 7.0, 0.0])
+    out = _formulas.safe_divide(np, num, den, float("nan"))
     assert np.isnan(out[1]) and np.isnan(out[2]) and out[0] == 0.5
 
 
@@ -194,10 +195,10 @@ def test_safe_divide_values():
 def test_safe_divide_gradient_is_finite_where_the_denominator_is_zero():
     jax = _jax()
     jnp = jax.numpy
-    xp = B.namespace(jnp.zeros(1))
+    xp = arrays.namespace(jnp.zeros(1))
 
     def f(num, den):
-        return jnp.sum(B.safe_divide(xp, num, den, 1.0))
+        return jnp.sum(_formulas.safe_divide(xp, num, den, 1.0))
 
     num = jnp.asarray([1.0, 0.0, 3.0])
     den = jnp.asarray([2.0, 0.0, 0.0])
@@ -215,7 +216,7 @@ def test_safe_divide_gradient_is_finite_in_torch():
 
     num = torch.tensor([1.0, 0.0, 3.0], dtype=torch.float64, requires_grad=True)
     den = torch.tensor([2.0, 0.0, 0.0], dtype=torch.float64, requires_grad=True)
-    B.safe_divide(B.namespace(num), num, den, 1.0).sum().backward()
+    _formulas.safe_divide(arrays.namespace(num), num, den, 1.0).sum().backward()
     np.testing.assert_array_equal(num.grad.numpy(), [0.5, 0.0, 0.0])
     np.testing.assert_array_equal(den.grad.numpy(), [-0.25, 0.0, 0.0])
 
@@ -224,24 +225,24 @@ def test_safe_divide_gradient_is_finite_in_torch():
 
 
 def test_is_concrete_numpy():
-    assert B.is_concrete(np.zeros(3))
+    assert arrays.is_concrete(np.zeros(3))
 
 
 @jax_only
 def test_is_concrete_jax_eager_and_traced():
     jax = _jax()
     jnp = jax.numpy
-    assert B.is_concrete(jnp.zeros(3))
+    assert arrays.is_concrete(jnp.zeros(3))
     seen = {}
 
     def f(a):
-        seen["jit"] = B.is_concrete(a)
+        seen["jit"] = arrays.is_concrete(a)
         return a
 
     jax.jit(f)(jnp.zeros(3))
-    jax.grad(lambda a: (seen.__setitem__("grad", B.is_concrete(a)), jnp.sum(a))[1])(
+    jax.grad(lambda a: (seen.__setitem__("grad", arrays.is_concrete(a)), jnp.sum(a))[1])(
         jnp.zeros(3))
-    jax.vmap(lambda a: (seen.__setitem__("vmap", B.is_concrete(a)), a)[1])(jnp.zeros((2, 3)))
+    jax.vmap(lambda a: (seen.__setitem__("vmap", arrays.is_concrete(a)), a)[1])(jnp.zeros((2, 3)))
     assert seen == {"jit": False, "grad": False, "vmap": False}
 
 
@@ -249,15 +250,15 @@ def test_is_concrete_jax_eager_and_traced():
 def test_is_concrete_dask_is_false():
     import dask.array as da
 
-    assert not B.is_concrete(da.zeros(3, chunks=-1))
+    assert not arrays.is_concrete(da.zeros(3, chunks=-1))
 
 
 @torch_only
 def test_is_concrete_torch():
     import torch
 
-    assert B.is_concrete(torch.zeros(3))
-    assert B.is_concrete(torch.zeros(3, requires_grad=True))
+    assert arrays.is_concrete(torch.zeros(3))
+    assert arrays.is_concrete(torch.zeros(3, requires_grad=True))
 
 
 # --------------------------------------------------------------------------- namespace / align
@@ -271,44 +272,44 @@ def test_namespace_prefers_the_non_numpy_array_and_align_converts():
     jnp = jax.numpy
     logits = jnp.zeros((2, 3))
     labels = np.array([0, 1])
-    xp = B.namespace(labels, logits, None)
+    xp = arrays.namespace(labels, logits, None)
     assert aac.is_jax_namespace(xp)
-    aligned = B.align(xp, labels, logits)
+    aligned = arrays.align(xp, labels, logits)
     assert isinstance(aligned, jax.Array)
-    assert B.device_of(aligned) == B.device_of(logits)
+    assert arrays.device_of(aligned) == arrays.device_of(logits)
     np.testing.assert_array_equal(np.asarray(aligned), labels)
-    assert B.align(xp, logits, logits) is logits  # not NumPy: as is
-    assert B.align(xp, None, logits) is None
+    assert arrays.align(xp, logits, logits) is logits  # not NumPy: as is
+    assert arrays.align(xp, None, logits) is None
 
 
 def test_namespace_of_numpy_only_and_align_is_a_no_op_there():
     import array_api_compat as aac
 
     a = np.zeros(2)
-    xp = B.namespace(a, None, np.ones(3))
+    xp = arrays.namespace(a, None, np.ones(3))
     assert aac.is_numpy_namespace(xp)
-    assert B.align(xp, a, a) is a
+    assert arrays.align(xp, a, a) is a
 
 
 @pytest.mark.skipif(not HAVE_STRICT, reason="array-api-strict not installed")
 def test_namespace_strict_and_mixing_two_non_numpy_libraries_is_an_error():
     import array_api_strict as xps
 
-    xp = B.namespace(xps.zeros(2), np.zeros(2))
-    assert xp is B.namespace(xps.zeros(1))
-    aligned = B.align(xp, np.array([1.0, 2.0]), xps.zeros(2))
+    xp = arrays.namespace(xps.zeros(2), np.zeros(2))
+    assert xp is arrays.namespace(xps.zeros(1))
+    aligned = arrays.align(xp, np.array([1.0, 2.0]), xps.zeros(2))
     assert type(aligned).__module__.startswith("array_api_strict")
     if HAVE_TORCH:
         import torch
 
         with pytest.raises(TypeError):
-            B.namespace(xps.zeros(2), torch.zeros(2))
+            arrays.namespace(xps.zeros(2), torch.zeros(2))
 
 
 def test_float_dtype_and_to_float():
-    assert B.float_dtype(np, np.float64) == np.float64
+    assert arrays.float_dtype(np, np.float64) == np.float64
     for dtype in (np.float16, np.float32, np.int64, np.bool_):
-        assert B.float_dtype(np, np.dtype(dtype)) == np.float32
+        assert arrays.float_dtype(np, np.dtype(dtype)) == np.float32
     x = np.zeros(3, np.float32)
-    assert B.to_float(np, x) is x
-    assert B.to_float(np, np.zeros(3, np.float16)).dtype == np.float32
+    assert arrays.to_float(np, x) is x
+    assert arrays.to_float(np, np.zeros(3, np.float16)).dtype == np.float32

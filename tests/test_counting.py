@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import regionloss as rl
 from conftest import BACKEND_PARAMS, HAVE_JAX, assert_same_namespace, to_numpy
-from regionloss._counting import confusion_counts
+from regionloss.metrics.confusion import count_labels as confusion_counts
 
 # Hand-counted: pixels (target, pred) of two samples, 3 classes.
 #   sample 0: (0,0) (0,1) (1,1) (1,1) (2,2) (2,0)
@@ -175,28 +175,37 @@ def test_out_of_range_label_is_named(concrete_backend, bad, where, value):
     assert "num_classes=3" in msg
 
 
-def test_dask_is_lazy_and_drops_out_of_range():
+def test_dask_is_lazy_and_marks_or_drops_out_of_range():
     da = pytest.importorskip("dask.array")
     target = TARGET.copy()
     target[0, 0] = 9
-    cm = rl.confusion_matrix(da.from_array(PRED, chunks=1), da.from_array(target, chunks=1),
-                             num_classes=3)
+    p, t = da.from_array(PRED, chunks=1), da.from_array(target, chunks=1)
+    cm = rl.confusion_matrix(p, t, num_classes=3)
     assert type(cm).__module__.startswith("dask")
+    # lazy values cannot raise: the matrix is marked impossible (all -1) ...
+    np.testing.assert_array_equal(cm.compute(), -np.ones((3, 3), np.int64))
+    # ... and scores NaN; validate=False drops the pixel silently
+    assert np.isnan(rl.score_confusion(cm, metric="dice").compute()).all()
     expected = CM0 + CM1
     expected[0, 0] -= 1
-    np.testing.assert_array_equal(cm.compute(), expected)
+    dropped = rl.confusion_matrix(p, t, num_classes=3, validate=False)
+    np.testing.assert_array_equal(dropped.compute(), expected)
 
 
 @pytest.mark.skipif(not HAVE_JAX, reason="JAX not installed")
-def test_jit_drops_out_of_range_labels():
+def test_jit_marks_out_of_range_labels_or_drops_them_with_validate_false():
     import jax
     import jax.numpy as jnp
 
     target, pred = TARGET.copy(), PRED.copy()
-    target[0, 0] = 9     # out of range in the reference: dropped
-    pred[1, 3] = -1      # out of range in the prediction: dropped
+    target[0, 0] = 9     # out of range in the reference
+    pred[1, 3] = -1      # out of range in the prediction
     f = jax.jit(lambda p, t: rl.confusion_matrix(p, t, num_classes=3, per_sample=True))
     got = np.asarray(f(jnp.asarray(pred), jnp.asarray(target)))
+    np.testing.assert_array_equal(got, -np.ones((2, 3, 3), np.int64))   # impossible counts
+    g = jax.jit(lambda p, t: rl.confusion_matrix(p, t, num_classes=3, per_sample=True,
+                                                 validate=False))
+    got = np.asarray(g(jnp.asarray(pred), jnp.asarray(target)))
     expected = np.stack([CM0, CM1])
     expected[0, 0, 0] -= 1
     expected[1, 1, 1] -= 1
@@ -214,9 +223,9 @@ def test_validate_false_drops_silently():
 
 
 @pytest.mark.parametrize("kwargs, exc, text", [
-    (dict(num_classes=0), ValueError, "num_classes must be >= 1"),
+    (dict(num_classes=0), ValueError, "num_classes must be an integer >= 1"),
     (dict(num_classes=True), TypeError, "num_classes must be an integer"),
-    (dict(num_classes=2.0), TypeError, "num_classes must be a Python integer"),
+    (dict(num_classes=2.0), TypeError, "num_classes must be an integer; got float"),
     (dict(num_classes=3, ignore_index=1.5), TypeError, "ignore_index"),
 ])
 def test_bad_options(kwargs, exc, text):
@@ -237,7 +246,7 @@ def test_bad_inputs():
 
 # ------------------------------------------------------------------ NumPy kernels agree
 #
-# NumPy has two kernels of its own (regionloss._counting): "joint" (one bincount over the
+# NumPy has two kernels of its own (regionloss._kernels.counting): "joint" (one bincount over the
 # joint index built in intp) and "sparse" (bincount of the disagreeing pixels only, the
 # diagonal from class sizes, block by block, handing blocks it declines to "joint"). They,
 # the generic native bincount path and the pure array-API comparison path must give the
@@ -245,7 +254,7 @@ def test_bad_inputs():
 
 import contextlib  # noqa: E402
 
-from regionloss import _counting  # noqa: E402
+from regionloss._kernels import counting_numpy as _counting  # noqa: E402
 
 ALL_METHODS = ("auto", "sparse", "joint", "native", "standard")
 

@@ -1,4 +1,4 @@
-"""The shared label-range check (regionloss._labels).
+"""The shared label-range check (regionloss._validate).
 
 Expectations: hand-picked positions, a plain-NumPy reference (``np.flatnonzero``) in a
 hypothesis property, and the message of ``regionloss.confusion_matrix`` itself, which the
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import regionloss as rl
 from conftest import BACKEND_PARAMS
-from regionloss._labels import (
+from regionloss._validate import (
     BadLabels,
     bad_labels_message,
     check_label_range,
@@ -169,7 +169,7 @@ def test_matches_numpy_reference(seed, shape, num_classes, ignore_index, dtype):
 def test_torch_wide_unsigned_labels_are_checked():
     # PyTorch has no comparisons or min/max for uint16 on the CPU: the check must still work
     torch = pytest.importorskip("torch")
-    from regionloss._labels import find_bad_labels
+    from regionloss._validate import find_bad_labels
 
     t = torch.from_numpy(np.array([[0, 1, 9, 2]], dtype=np.uint16))
     bad = find_bad_labels(t, num_classes=3)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import regionloss as rl
 from conftest import (HAVE_JAX, IGNORE_VALUES, assert_same_namespace, finite_difference,
                       ignored_and_kept, logits_and_labels, to_numpy)
-from regionloss import lovasz as lovasz_module
+from regionloss.losses import lovasz as lovasz_module
 
 NO_SMOOTH = dict(smooth_nr=0.0, smooth_dr=0.0)
 jax_only = pytest.mark.skipif(not HAVE_JAX, reason="JAX not installed")
@@ -153,7 +153,9 @@ def test_log_cosh_dice_hand_and_variant():
     assert not math.isclose(float(mean), np.log(np.cosh(d)).mean(), rel_tol=1e-6)
     # accurate where log(cosh(x)) = log(1 + x²/2 + ...) would round to 0 in float32
     tiny = np.float32(1e-4)
-    assert float(rl.losses.log_cosh(np, tiny)) == pytest.approx(5e-9, rel=1e-4)
+    from regionloss.losses.region import log_cosh
+
+    assert float(log_cosh(np, tiny)) == pytest.approx(5e-9, rel=1e-4)
 
 
 @pytest.mark.parametrize("opts", [dict(), dict(reduction="sum"), dict(per_sample=False),
@@ -612,22 +614,18 @@ def test_combine_equals_weighted_sum_and_parts():
     assert "0.7 * dice_loss" in repr(loss)
 
 
-def test_combine_computes_statistics_and_log_softmax_once(monkeypatch):
-    from regionloss import _terms as losses
+def _memo_after(loss, x, y):
+    """The keys a compound's shared inputs computed, after evaluating every term once."""
+    from regionloss.losses._term import prepare_terms
 
-    calls = {"stats": 0, "log_softmax": 0, "softmax": 0}
-    real_stats, real_log_softmax = losses.soft_statistics, losses.log_softmax
-    real_apply = losses.apply_activation
+    terms = [t for _, t in loss.terms]
+    prepared = prepare_terms(terms, x, y, None)
+    for term in terms:
+        term.evaluate(prepared)
+    return sorted(prepared._memo, key=repr)
 
-    def count(name, fn):
-        def wrapped(*a, **k):
-            calls[name] += 1
-            return fn(*a, **k)
-        return wrapped
 
-    monkeypatch.setattr(losses, "soft_statistics", count("stats", real_stats))
-    monkeypatch.setattr(losses, "log_softmax", count("log_softmax", real_log_softmax))
-    monkeypatch.setattr(losses, "apply_activation", count("softmax", real_apply))
+def test_combine_computes_statistics_and_log_softmax_once():
     rng = np.random.default_rng(12)
     x = rng.normal(size=(2, 5, 3))
     y = rng.integers(0, 3, size=(2, 5))
@@ -635,17 +633,23 @@ def test_combine_computes_statistics_and_log_softmax_once(monkeypatch):
                       (1, rl.cross_entropy_loss), (1, rl.focal_loss))
     want = sum(float(f(x, y)) for f in (rl.dice_loss, rl.jaccard_loss, rl.generalized_dice_loss,
                                         rl.cross_entropy_loss, rl.focal_loss))
-    calls.update(stats=0, log_softmax=0, softmax=0)
     assert float(loss(x, y)) == pytest.approx(want, rel=1e-12)
-    # one set of statistics, one log-softmax, and the probabilities are its exp (no softmax)
-    assert calls == {"stats": 1, "log_softmax": 1, "softmax": 0}
-    calls.update(stats=0, log_softmax=0, softmax=0)
-    float(rl.dice_ce_loss(x, y))
-    assert calls == {"stats": 1, "log_softmax": 1, "softmax": 0}
+    # one set of statistics, one log-softmax, and the probabilities are its exp (the
+    # memo holds exactly one entry per quantity: nothing was computed twice)
+    keys = _memo_after(loss, x, y)
+    assert [k[0] for k in keys].count("stats") == 1
+    assert ("log_probs", "softmax") in keys and ("probs", "softmax") in keys
+    # dice_ce_loss: the same sharing
+    from regionloss.losses.compound import CompoundLoss
+    from regionloss.losses.pixelwise import CrossEntropyTerm
+    from regionloss.losses.region import DiceTerm
+
+    dce = CompoundLoss((1.0, 1.0), (DiceTerm(), CrossEntropyTerm()), ("d", "c"))
+    assert float(dce(x, y)) == pytest.approx(float(rl.dice_ce_loss(x, y)), rel=1e-12)
+    assert [k[0] for k in _memo_after(dce, x, y)].count("stats") == 1
     # different statistics options: two sets
-    calls.update(stats=0, log_softmax=0, softmax=0)
-    rl.combine((1, rl.dice_loss), (1, rl.dice_loss, {"squared": True}))(x, y)
-    assert calls["stats"] == 2
+    two = rl.combine((1, rl.dice_loss), (1, rl.dice_loss, {"squared": True}))
+    assert [k[0] for k in _memo_after(two, x, y)].count("stats") == 2
 
 
 def test_dice_ce_and_dice_focal_route_options():
@@ -704,8 +708,8 @@ def test_combine_shares_activation_only_with_terms_that_have_one():
     y = rng.integers(0, 3, size=(2, 5))
     # the Lovász hinge takes logits as they are: the shared activation does not reach it
     loss = rl.combine((1.0, rl.dice_loss), (1.0, rl.lovasz_hinge_loss), activation="sigmoid")
-    assert dict(loss.terms[1][1].options).get("activation") is None
-    assert loss.terms[1][1].activation == "logits"
+    assert not hasattr(loss.terms[1][1], "activation")
+    assert loss.terms[1][1].reads_logits
     want = (float(rl.dice_loss(x, y, activation="sigmoid"))
             + float(rl.lovasz_hinge_loss(x, y)))
     assert float(loss(x, y)) == pytest.approx(want, rel=1e-12)
@@ -731,8 +735,8 @@ def test_combine_accepts_an_opaque_callable():
     (lambda: rl.combine(), r"at least one"),
     (lambda: rl.combine(rl.dice_loss), r"must be a tuple"),
     (lambda: rl.combine((1.0, "dice")), r"must be callable"),
-    (lambda: rl.combine((-1.0, rl.dice_loss)), r"weight must be a finite number >= 0"),
-    (lambda: rl.combine((float("nan"), rl.dice_loss)), r"weight must be a finite"),
+    (lambda: rl.combine((-1.0, rl.dice_loss)), r"weight of term 0 must be a finite number >= 0"),
+    (lambda: rl.combine((float("nan"), rl.dice_loss)), r"weight of term 0 must be a finite number"),
     (lambda: rl.combine((1.0, rl.dice_loss, {"gamma": 2})), r"dice_loss has no option 'gamma'"),
     (lambda: rl.combine((1.0, rl.dice_loss, {"mask": np.ones(3)})),
      r"mask is an array of each call"),
@@ -871,7 +875,7 @@ LAB = np.zeros((2, 3), dtype=np.int64)
      r"absent_class_weight must be one of"),
     (lambda: rl.generalized_dice_loss(X, LAB, class_weights=[1, 1]), r"length 4"),
     (lambda: rl.log_cosh_dice_loss(X, LAB, smooth_dr=-1),
-     r"smooth_dr must be a finite non-negative"),
+     r"smooth_dr must be a finite number >= 0"),
     (lambda: rl.lovasz_softmax_loss(X, LAB, classes="some"), r"classes must be one of"),
     (lambda: rl.lovasz_softmax_loss(X, LAB + 4), r"label 4"),
     (lambda: rl.lovasz_hinge_loss(X, LAB, per_sample=1), r"per_sample must be True or False"),
@@ -883,11 +887,11 @@ LAB = np.zeros((2, 3), dtype=np.int64)
     (lambda: rl.cross_entropy_loss(X[..., 0], LAB, class_axis=None), r"softmax.*no class axis"),
     (lambda: rl.focal_loss(X, LAB, alpha=0.25), r"alpha=0.25 is a single number.*softmax"),
     (lambda: rl.focal_loss(X, LAB, alpha=[1, 2]), r"alpha has 2 values.*4 classes"),
-    (lambda: rl.focal_loss(X, LAB, activation="sigmoid", alpha=1.5), r"alpha must be a number"),
+    (lambda: rl.focal_loss(X, LAB, activation="sigmoid", alpha=1.5), r"alpha must be a number in \[0, 1\]"),
     (lambda: rl.focal_loss(X, LAB, gamma=-1), r"gamma must be a finite number >= 0"),
     (lambda: rl.focal_loss(X, LAB, reduction="avg"), r"reduction must be one of"),
     (lambda: rl.dice_ce_loss(X, LAB, activation=None), r"take logits"),
-    (lambda: rl.dice_ce_loss(X, LAB, reduction="none"), r"'mean' or 'sum'"),
+    (lambda: rl.dice_ce_loss(X, LAB, reduction="none"), r"reduction must be one of 'mean', 'sum'"),
     (lambda: rl.dice_focal_loss(X, LAB, alpha=0.5), r"single number"),
     # flags are True or False; ignore_index is never a bool (True would mean label 1)
     (lambda: rl.generalized_dice_loss(X, LAB, per_sample=1), r"per_sample must be True or False"),

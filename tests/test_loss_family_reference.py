@@ -45,6 +45,7 @@ import pytest
 from conftest import HAVE_JAX, assert_gradient_close, reference_dir
 
 import regionloss
+import regionloss._kernels.arrays
 
 TIGHT = 1e-9
 FLOAT32_VALUE, FLOAT32_GRAD = 1e-6, 1e-5  # smp Lovász (float32 throughout)
@@ -92,7 +93,7 @@ def _optax_gdl(out, mapping):
     the class volume over the whole batch, normalised to Σ_c w_c = C; then the mean over
     samples and classes of w_c · (1 − Dice_nc), per-sample Dice with optax's smooth 1
     (regionloss's Dice with smooth_nr = smooth_dr = 2)."""
-    xp = regionloss._backend.namespace(out)
+    xp = regionloss._kernels.arrays.namespace(out)
     labels = ARRAYS[mapping.target]
     volumes = np.bincount(labels.ravel(), minlength=mapping.num_classes).astype(np.float64)
     w = 1.0 / (volumes ** 2 + 1e-7)
@@ -194,7 +195,7 @@ def _arrays(mapping: Mapping, xp_asarray, logits):
         target = target.astype(np.float32 if mapping.float32 else np.float64)
     if mapping.layout == "channels_first":
         return logits, xp_asarray(target)
-    xp = regionloss._backend.namespace(logits)
+    xp = regionloss._kernels.arrays.namespace(logits)
     assert np.issubdtype(target.dtype, np.integer)
     return xp.permute_dims(logits, (0, *range(2, logits.ndim), 1)), xp_asarray(target)
 

@@ -460,15 +460,19 @@ def test_vmap_over_batch_equals_reduction_none(loss):
 
 
 @jax_only
-def test_jit_skips_value_checks_and_bf16_gives_float32():
+def test_jit_makes_out_of_range_labels_nan_and_bf16_gives_float32():
     jax = _jax()
     jnp = jax.numpy
     x = jnp.zeros((1, 2, 2), dtype=jnp.bfloat16)
-    y = jnp.asarray([[0, 7]])  # label 7 is out of range: an error eagerly, not under jit
+    y = jnp.asarray([[0, 7]])  # label 7 is out of range: an error eagerly, NaN under jit
     with pytest.raises(ValueError, match="label 7"):
         rl.dice_loss(x, y)
     out = jax.jit(lambda a, b: rl.dice_loss(a, b))(x, y)
-    assert out.dtype == jnp.float32 and np.isfinite(float(out))
+    assert out.dtype == jnp.float32 and np.isnan(float(out))
+    grad = jax.jit(jax.grad(lambda a, b: rl.dice_loss(a, b)))(x.astype(jnp.float32), y)
+    assert np.isnan(np.asarray(grad)).all()
+    ok = jax.jit(lambda a, b: rl.dice_loss(a, b))(x, jnp.asarray([[0, 1]]))
+    assert ok.dtype == jnp.float32 and np.isfinite(float(ok))
 
 
 # --------------------------------------------------------------------------- errors
@@ -498,9 +502,9 @@ LAB = np.zeros((2, 3), dtype=np.int64)
         (lambda: rl.dice_loss(X.astype(np.int64), LAB), r"pred must be a floating-point"),
         (lambda: rl.dice_loss(X + 2.0, LAB, activation=None), r"activation=None expects probabilities"),
         (lambda: rl.dice_loss(X, LAB, smooth_nr=-1.0),
-         r"smooth_nr must be a finite non-negative"),
-        (lambda: rl.tversky_loss(X, LAB, alpha=-0.1), r"alpha must be a finite non-negative"),
-        (lambda: rl.focal_tversky_loss(X, LAB, gamma=0.0), r"gamma must be a finite positive"),
+         r"smooth_nr must be a finite number >= 0"),
+        (lambda: rl.tversky_loss(X, LAB, alpha=-0.1), r"alpha must be a finite number >= 0"),
+        (lambda: rl.focal_tversky_loss(X, LAB, gamma=0.0), r"gamma must be a finite number > 0"),
         (lambda: rl.dice_loss(X[..., :1], LAB, activation="sigmoid", include_background=False),
          r"single channel"),
         (lambda: rl.dice_loss(X, LAB, mask=np.ones(2)), r"mask has shape \(2,\)"),
@@ -523,9 +527,9 @@ LAB = np.zeros((2, 3), dtype=np.int64)
          r"ignore_index must be an int or None; got True"),
         (lambda: rl.dice_loss(X, LAB, ignore_index=2.0), r"ignore_index must be an int or None"),
         (lambda: rl.dice_loss(X, LAB, class_axis=True), r"class_axis must be an int or None"),
-        (lambda: rl.dice_loss(X, LAB, smooth_nr=True), r"smooth_nr must be a finite"),
+        (lambda: rl.dice_loss(X, LAB, smooth_nr=True), r"smooth_nr must be a"),
         (lambda: rl.dice_loss(X, LAB, smooth_dr=float("inf")), r"smooth_dr must be a finite"),
-        (lambda: rl.focal_tversky_loss(X, LAB, gamma=True), r"gamma must be a finite positive"),
+        (lambda: rl.focal_tversky_loss(X, LAB, gamma=True), r"gamma must be a number; got the bool"),
     ],
 )
 def test_errors_name_the_argument(call, match):

@@ -54,6 +54,7 @@ import pytest
 from conftest import HAVE_JAX, assert_gradient_close, reference_dir
 
 import regionloss
+import regionloss._kernels.arrays
 
 RTOL = 1e-6   # the contract: value, score 1 - L and gradient, relative
 TIGHT = 1e-9  # where the reference is exact float64 arithmetic (all but FLOAT32_ROUNDED)
@@ -112,7 +113,7 @@ def _monai_broadcast_none(out, ctx):
 
 def _monai_unnormalised_weights(out, ctx):
     """MONAI: loss_nc * w_c, then a plain mean over samples and classes (no / Σw)."""
-    xp = regionloss._backend.namespace(out)
+    xp = regionloss._kernels.arrays.namespace(out)
     w = xp.asarray(np.asarray(ctx.weights), dtype=out.dtype)
     return xp.mean(out * w)
 
@@ -132,7 +133,7 @@ def _class_presence(ctx):
 def _smp_absent_zeroed(out, ctx):
     """smp: batch-pooled loss per class times [class present in the batch target], mean over
     ALL classes (absent ones count as 0)."""
-    xp = regionloss._backend.namespace(out)
+    xp = regionloss._kernels.arrays.namespace(out)
     assert out.ndim == 1, out.shape
     present = xp.asarray(_class_presence(ctx).astype(np.float64), dtype=out.dtype)
     return xp.mean(out * present)
@@ -146,7 +147,7 @@ def _smp_absent_zeroed_then_power(out, ctx):
 
 def _optax_class_mean(out, ctx):
     """optax reduction='mean': mean over classes only, one value per sample, shape (N,)."""
-    xp = regionloss._backend.namespace(out)
+    xp = regionloss._kernels.arrays.namespace(out)
     assert out.ndim == 2, out.shape
     return xp.mean(out, axis=-1)
 
@@ -263,7 +264,7 @@ def _arrays(mapping: Mapping, xp_asarray, logits):
         target = target.astype(np.float64)
     if mapping.layout == "channels_first":
         return logits, xp_asarray(target)
-    xp = regionloss._backend.namespace(logits)
+    xp = regionloss._kernels.arrays.namespace(logits)
     if mapping.layout == "channels_last":
         pred = xp.permute_dims(logits, (0, *range(2, logits.ndim), 1))
         if dense:

@@ -59,12 +59,9 @@ SCRIPT = textwrap.dedent(
     jp, jt = jnp.asarray(pred), jnp.asarray(target)
     assert jp.dtype == jnp.int32
 
-    FUNCS = {
-        "dice": rl.dice_score, "iou": rl.iou_score, "tversky": rl.tversky_score,
-        "precision": rl.precision, "recall": rl.recall, "specificity": rl.specificity,
-        "accuracy": rl.accuracy, "balanced_accuracy": rl.balanced_accuracy,
-        "fbeta": rl.fbeta_score, "mcc": rl.matthews_corrcoef,
-    }
+    from regionloss.metrics._table import METRICS
+
+    FUNCS = {name: getattr(rl, spec.function) for name, spec in METRICS.items()}
     assert tuple(FUNCS) == rl.METRIC_NAMES
     base = dict(num_classes=C, ignore_index=255)
     for name, fn in FUNCS.items():

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import regionloss
 from regionloss import _io, scoring
-from regionloss._counting import confusion_counts
+from regionloss.metrics.confusion import count_labels as confusion_counts
 from regionloss.metrics import confusion_matrix, score_confusion
 from regionloss.scoring import MaskReadError, MissingDependencyError, ScoringError, score
 
@@ -358,7 +358,7 @@ def test_out_of_range_prediction_names_file_and_value(tmp_path):
 def test_label_message_is_the_shared_one_with_files_named(tmp_path):
     """One wording for every label check (regionloss._labels), the files named; both files
     when both are at fault; a prediction is excused where the reference is ignored."""
-    from regionloss import _labels
+    from regionloss import _validate as _labels
 
     t = np.array([[0, 1, 5, 255]], np.uint8)
     p = np.array([[7, 1, 1, 200]], np.uint8)
@@ -455,7 +455,7 @@ def test_cupy_backend_without_cupy_says_what_to_install(tmp_path, monkeypatch):
 
 def test_surface_metrics_use_nifti_spacing(tmp_path):
     pytest.importorskip("scipy")
-    from regionloss.surface import surface_metrics
+    from regionloss.metrics.surface import surface_metrics
 
     rng = np.random.default_rng(3)
     t = np.zeros((10, 12, 6), np.uint8)
@@ -490,7 +490,7 @@ def test_surface_metrics_without_background(tmp_path):
     pred_dir, ref_dir, pairs = make_dataset(tmp_path, n=2, shape=(12, 10))
     rep = score(pred_dir, ref_dir, num_classes=C, include_background=False,
                 metrics=["dice", "hd95"])
-    from regionloss.surface import surface_metrics
+    from regionloss.metrics.surface import surface_metrics
 
     want = np.concatenate([np.asarray(surface_metrics(p[None], t[None], num_classes=C,
                                                       metrics=["hd95"])["hd95"])
@@ -613,7 +613,7 @@ def test_public_names():
     assert regionloss.ScoreReport is scoring.ScoreReport
     # one list of names each, owned by the modules that compute them
     assert scoring.REGION_METRICS is regionloss.metrics.METRIC_NAMES
-    assert scoring.BOUNDARY_METRICS == tuple(regionloss.surface.SURFACE_METRICS)
+    assert scoring.BOUNDARY_METRICS == tuple(regionloss.metrics.surface.SURFACE_METRICS)
     # no second, different object under regionloss.SURFACE_METRICS's name
     assert not hasattr(scoring, "SURFACE_METRICS")
     assert "SURFACE_METRICS" not in scoring.__all__

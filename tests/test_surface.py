@@ -1,4 +1,4 @@
-"""Boundary metrics (regionloss.surface): hand-computed cases, empty masks, ignore_index,
+"""Boundary metrics (regionloss.metrics.surface): hand-computed cases, empty masks, ignore_index,
 shapes, spacing, errors, the backend matrix, and a brute-force cross-check.
 
 The brute-force reference (``_brute``) shares no code with the library: surface voxels by
@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import assert_matches
-from regionloss import _surface_kernels as kernels
-from regionloss.surface import (
+from regionloss._kernels import surface as kernels
+from regionloss.metrics.surface import (
     SURFACE_METRICS,
     average_surface_distance,
     hausdorff_distance,
@@ -392,7 +392,7 @@ def _ok():
      r"pred holds label -1 at index \(0, 0, 0\) \(16 such pixel\(s\)\)"),
     (lambda p, t: (p, t + 255), {"ignore_index": 254}, ValueError,
      r"target holds label 255 .* and is not ignore_index=254"),
-    (lambda p, t: (p, t), {"num_classes": 0}, ValueError, "num_classes must be >= 1"),
+    (lambda p, t: (p, t), {"num_classes": 0}, ValueError, "num_classes must be an integer >= 1"),
     (lambda p, t: (p, t), {"num_classes": 2.0}, TypeError, "num_classes must be an int"),
     (lambda p, t: (p, t), {"num_classes": 1, "include_background": False}, ValueError,
      "leaves no class"),
@@ -400,16 +400,16 @@ def _ok():
     (lambda p, t: (p, t), {"spacing": 0.0}, ValueError, "finite and > 0"),
     (lambda p, t: (p, t), {"spacing": (1.0, -1.0)}, ValueError, "finite and > 0"),
     (lambda p, t: (p, t), {"spacing": "1"}, TypeError, "spacing must be"),
-    (lambda p, t: (p, t), {"percentile": 101}, ValueError, r"percentile must be in \[0, 100\]"),
-    (lambda p, t: (p, t), {"percentile": -1}, ValueError, "percentile must be >= 0"),
-    (lambda p, t: (p, t), {"percentile": NAN}, ValueError, "percentile must not be NaN"),
+    (lambda p, t: (p, t), {"percentile": 101}, ValueError, r"percentile must be a number in \[0, 100\]"),
+    (lambda p, t: (p, t), {"percentile": -1}, ValueError, "percentile must be a number in \[0, 100\]"),
+    (lambda p, t: (p, t), {"percentile": NAN}, ValueError, "percentile must be a number, not NaN"),
     (lambda p, t: (p, t), {"combine": "mean"}, ValueError, "combine must be one of"),
     (lambda p, t: (p, t), {"average": "micro"}, ValueError, "cannot be pooled"),
     (lambda p, t: (p, t), {"average": "weighted"}, ValueError, "cannot be pooled"),
     (lambda p, t: (p, t), {"average": "mean"}, ValueError, "average must be"),
     (lambda p, t: (p, t), {"per_sample": False}, ValueError, "different samples"),
     (lambda p, t: (p, t), {"zero_division": "nan"}, TypeError, "zero_division"),
-    (lambda p, t: (p, t), {"empty_distance": -1.0}, ValueError, "empty_distance must be >= 0"),
+    (lambda p, t: (p, t), {"empty_distance": -1.0}, ValueError, "empty_distance must be a number >= 0"),
     (lambda p, t: (p, t), {"zero_division": INF}, ValueError,
      r"zero_division must be nan, 0.0 or 1.0 .*got inf"),
     (lambda p, t: (p, t), {"zero_division": 5.0}, ValueError,
@@ -538,8 +538,8 @@ def test_from_kernel_keeps_shape_dtype_and_namespace(backend):
 
 def test_macro_uses_the_shared_nanmean(monkeypatch):
     """Review finding 2.2: one NaN-aware mean for overlap and boundary metrics."""
-    from regionloss import _average
-    from regionloss import surface as surface_mod
+    from regionloss import _reduce as _average
+    from regionloss.metrics import surface as surface_mod
 
     calls = []
 
@@ -558,7 +558,7 @@ def test_surface_module_does_not_branch_on_the_backend():
     """Review finding 2.4: the formula module leaves every backend question to the kernels."""
     import inspect
 
-    from regionloss import surface as surface_mod
+    from regionloss.metrics import surface as surface_mod
 
     source = inspect.getsource(surface_mod)
     for needle in ("array_api_compat", "aac.", "is_cupy", "import jax", "import torch",
@@ -724,7 +724,7 @@ def test_cupy_branches_with_a_numpy_stand_in(monkeypatch):
 
     import scipy.ndimage
 
-    from regionloss import surface as surface_mod
+    from regionloss.metrics import surface as surface_mod
 
     class DeviceArray(np.ndarray):
         def get(self):

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from conftest import reference_dir
-from regionloss.surface import average_surface_distance, hausdorff_distance, surface_dice
+from regionloss.metrics.surface import average_surface_distance, hausdorff_distance, surface_dice
 
 NAN = float("nan")
 

@@ -1,8 +1,9 @@
-"""regionloss: region-based segmentation losses and metrics on any array-API backend.
+"""regionloss: segmentation losses and metrics on any array-API backend.
 
-Dice, IoU (Jaccard), Tversky, Focal Tversky and their family, written once against the
-Python array API standard: the same functions run on NumPy, CuPy and JAX (under ``jit``,
-``grad`` and ``vmap``), and on PyTorch and Dask through array-api-compat.
+Dice, IoU (Jaccard), Tversky, Focal Tversky and their family, the pixel-wise losses they
+are combined with, and the metrics that judge the result, written once against the Python
+array API standard: the same functions run on NumPy, CuPy and JAX (under ``jit``, ``grad``
+and ``vmap``), and on PyTorch and Dask through array-api-compat.
 
 Importing this package loads NumPy and array-api-compat only: JAX, CuPy, PyTorch, SciPy
 and Dask are imported lazily, by the functions that need them.
@@ -10,47 +11,65 @@ and Dask are imported lazily, by the functions that need them.
 
 __version__ = "0.1.0"
 
-# --- losses (regionloss.losses) --------------------------------------------------------
-from .losses import dice_loss, focal_tversky_loss, iou_loss, jaccard_loss, tversky_loss
-# --- loss family: generalized Dice, log-cosh Dice, Lovasz, CE, focal, compounds ---------
-from .compound import CompoundLoss, combine, dice_ce_loss, dice_focal_loss  # noqa: E402
-from .distribution import cross_entropy_loss, focal_loss  # noqa: E402
-from .losses import generalized_dice_loss, log_cosh_dice_loss  # noqa: E402
-from .lovasz import lovasz_hinge_loss, lovasz_softmax_loss  # noqa: E402
-# --- metrics (regionloss.metrics) ------------------------------------------------------
-from .metrics import (  # noqa: E402
+from .losses import (
+    CompoundLoss,
+    asymmetric_loss,
+    combine,
+    cross_entropy_loss,
+    dice_ce_loss,
+    dice_focal_loss,
+    dice_loss,
+    focal_loss,
+    focal_tversky_loss,
+    generalized_dice_loss,
+    iou_loss,
+    jaccard_loss,
+    log_cosh_dice_loss,
+    lovasz_hinge_loss,
+    lovasz_softmax_loss,
+    penalty_generalized_dice_loss,
+    tversky_loss,
+)
+from .metrics import (
+    METRIC_ALIASES,
     METRIC_NAMES,
+    SURFACE_METRICS,
     MetricAccumulator,
     MetricState,
     accuracy,
+    average_surface_distance,
     balanced_accuracy,
     class_statistics,
     confusion_matrix,
     dice_score,
+    false_discovery_rate,
+    false_negative_rate,
+    false_omission_rate,
+    false_positive_rate,
     fbeta_score,
+    fowlkes_mallows_index,
+    hausdorff_distance,
+    informedness,
     iou_score,
+    markedness,
     matthews_corrcoef,
     mean_iou,
+    negative_predictive_value,
     precision,
+    prevalence_threshold,
     recall,
     score_confusion,
     specificity,
+    surface_dice,
+    surface_metrics,
     to_labels,
     tversky_score,
 )
-# --- boundary metrics (regionloss.surface) ---------------------------------------------
-from .surface import (  # noqa: E402
-    SURFACE_METRICS,
-    average_surface_distance,
-    hausdorff_distance,
-    surface_dice,
-    surface_metrics,
-)
-# --- offline scoring (regionloss.scoring / regionloss.cli) -----------------------------
 from .scoring import ScoreReport, score
 
 __all__ = [
     "accuracy",
+    "asymmetric_loss",
     "average_surface_distance",
     "balanced_accuracy",
     "class_statistics",
@@ -62,23 +81,34 @@ __all__ = [
     "dice_focal_loss",
     "dice_loss",
     "dice_score",
+    "false_discovery_rate",
+    "false_negative_rate",
+    "false_omission_rate",
+    "false_positive_rate",
     "fbeta_score",
     "focal_loss",
     "focal_tversky_loss",
+    "fowlkes_mallows_index",
     "generalized_dice_loss",
     "hausdorff_distance",
+    "informedness",
     "iou_loss",
     "iou_score",
     "jaccard_loss",
     "log_cosh_dice_loss",
     "lovasz_hinge_loss",
     "lovasz_softmax_loss",
+    "markedness",
     "matthews_corrcoef",
     "mean_iou",
+    "METRIC_ALIASES",
     "METRIC_NAMES",
     "MetricAccumulator",
     "MetricState",
+    "negative_predictive_value",
+    "penalty_generalized_dice_loss",
     "precision",
+    "prevalence_threshold",
     "recall",
     "score",
     "score_confusion",

@@ -7,14 +7,18 @@ selects classes or averages: that is :mod:`regionloss._reduce`'s job.
 
 Where a denominator is exactly zero the result is ``empty`` (``zero_division`` for metrics,
 1 for losses: an empty prediction of an empty reference is perfect), through the
-double-``where`` of :func:`regionloss._backend.safe_divide`, so gradients stay finite.
+double-``where`` of :func:`safe_divide`, so gradients stay finite. NaN statistics give NaN
+(never a plausible number).
 """
 
 from __future__ import annotations
 
-from ._backend import namespace, safe_divide, scalar
+from array_api_compat import array_namespace as namespace
+from array_api_compat import device as device_of
 
 __all__ = [
+    "safe_divide",
+    "scalar",
     "overlap_index",
     "dice",
     "iou",
@@ -26,7 +30,35 @@ __all__ = [
     "balanced_accuracy",
     "fbeta",
     "matthews",
+    "negative_predictive_value",
+    "false_positive_rate",
+    "false_negative_rate",
+    "false_discovery_rate",
+    "false_omission_rate",
+    "informedness",
+    "markedness",
+    "fowlkes_mallows",
+    "prevalence_threshold",
 ]
+
+
+def scalar(xp, value, like):
+    """A 0-d array holding ``value`` with ``like``'s dtype and device."""
+    return xp.asarray(value, dtype=like.dtype, device=device_of(like))
+
+
+def safe_divide(xp, numerator, denominator, fill):
+    """``numerator / denominator`` with ``fill`` where the denominator is exactly zero.
+
+    The double-``where`` keeps gradients finite: the division only ever sees a non-zero
+    denominator, so no ``0/0`` enters the backward pass (a single ``where`` would still
+    differentiate the discarded NaN branch and poison the gradient). A NaN denominator is
+    not zero: it gives NaN.
+    """
+    zero = denominator == 0
+    safe = xp.where(zero, scalar(xp, 1.0, denominator), denominator)
+    quotient = numerator / safe
+    return xp.where(zero, scalar(xp, fill, quotient), quotient)
 
 
 def overlap_index(tp, fp, fn, *, w_tp, w_fp, w_fn, smooth_nr=0.0, smooth_dr=0.0, empty=1.0):
@@ -116,3 +148,78 @@ def matthews(tp, fp, fn, tn, *, empty):
     xp = namespace(tp, fp, fn, tn)
     denominator = (xp.sqrt(tp + fp) * xp.sqrt(tp + fn)) * (xp.sqrt(tn + fp) * xp.sqrt(tn + fn))
     return safe_divide(xp, tp * tn - fp * fn, denominator, empty)
+
+
+def negative_predictive_value(tp, fp, fn, tn, *, empty):
+    r"""Negative predictive value: :math:`tn / (tn + fn)`."""
+    return safe_divide(namespace(tn, fn), tn, tn + fn, empty)
+
+
+def false_positive_rate(tp, fp, fn, tn, *, empty):
+    r"""False positive rate (fall-out): :math:`fp / (fp + tn)`."""
+    return safe_divide(namespace(fp, tn), fp, fp + tn, empty)
+
+
+def false_negative_rate(tp, fp, fn, tn, *, empty):
+    r"""False negative rate (miss rate): :math:`fn / (fn + tp)`."""
+    return safe_divide(namespace(fn, tp), fn, fn + tp, empty)
+
+
+def false_discovery_rate(tp, fp, fn, tn, *, empty):
+    r"""False discovery rate: :math:`fp / (fp + tp)`."""
+    return safe_divide(namespace(fp, tp), fp, fp + tp, empty)
+
+
+def false_omission_rate(tp, fp, fn, tn, *, empty):
+    r"""False omission rate: :math:`fn / (fn + tn)`."""
+    return safe_divide(namespace(fn, tn), fn, fn + tn, empty)
+
+
+def _both_defined(xp, a_defined, b_defined, value, empty):
+    """``value`` where both parts are defined, ``empty`` elsewhere."""
+    return xp.where(a_defined & b_defined, value, scalar(xp, empty, value))
+
+
+def informedness(tp, fp, fn, tn, *, empty):
+    r"""Informedness (bookmaker informedness, Youden's J): :math:`TPR + TNR - 1`.
+
+    Undefined (``empty``) where either rate is.
+    """
+    xp = namespace(tp, fp, fn, tn)
+    value = recall(tp, fp, fn, tn, empty=0.0) + specificity(tp, fp, fn, tn, empty=0.0) - 1.0
+    return _both_defined(xp, (tp + fn) != 0, (tn + fp) != 0, value, empty)
+
+
+def markedness(tp, fp, fn, tn, *, empty):
+    r"""Markedness: :math:`PPV + NPV - 1`. Undefined (``empty``) where either value is."""
+    xp = namespace(tp, fp, fn, tn)
+    value = (precision(tp, fp, fn, tn, empty=0.0)
+             + negative_predictive_value(tp, fp, fn, tn, empty=0.0) - 1.0)
+    return _both_defined(xp, (tp + fp) != 0, (tn + fn) != 0, value, empty)
+
+
+def fowlkes_mallows(tp, fp, fn, tn, *, empty):
+    r"""Fowlkes-Mallows index: :math:`\sqrt{PPV \cdot TPR} = tp / \sqrt{(tp+fp)(tp+fn)}`.
+
+    Undefined (``empty``) where either factor is.
+    """
+    xp = namespace(tp, fp, fn)
+    value = xp.sqrt(precision(tp, fp, fn, tn, empty=0.0) * recall(tp, fp, fn, tn, empty=0.0))
+    return _both_defined(xp, (tp + fp) != 0, (tp + fn) != 0, value, empty)
+
+
+def prevalence_threshold(tp, fp, fn, tn, *, empty):
+    r"""Prevalence threshold (Balayla 2020):
+
+    .. math::
+        PT = \frac{\sqrt{TPR \cdot FPR} - FPR}{TPR - FPR}
+
+    Undefined (``empty``) where TPR or FPR is undefined or ``TPR = FPR`` (the zero
+    denominator).
+    """
+    xp = namespace(tp, fp, fn, tn)
+    tpr = recall(tp, fp, fn, tn, empty=0.0)
+    fpr = false_positive_rate(tp, fp, fn, tn, empty=0.0)
+    value = safe_divide(xp, xp.sqrt(tpr * fpr) - fpr, tpr - fpr, float("nan"))
+    defined = ((tp + fn) != 0) & ((fp + tn) != 0) & (tpr != fpr)
+    return xp.where(defined, value, scalar(xp, empty, value))

@@ -1,4 +1,4 @@
-"""Validation and alignment of ``(pred, target, mask, ignore_index)`` for the losses.
+"""Validation and alignment of a loss call's ``(pred, target, mask, ignore_index)``.
 
 Everything a loss receives passes through :func:`prepare` once, which
 
@@ -7,9 +7,13 @@ Everything a loss receives passes through :func:`prepare` once, which
 * casts the prediction to its accumulation dtype (float32 for half precision);
 * gives every array a class axis (``class_axis=None`` inserts one of size 1 at the end);
 * turns an integer label map into a one-hot target and ``ignore_index``/``mask`` into one
-  per-pixel weight, all without in-place writes or data-dependent shapes. The one-hot
-  target is 0 at ignored pixels (whatever ``ignore_index`` is: 255, -1 or a class id), so
-  no consumer can count an ignored pixel in the reference, weighted or not.
+  per-pixel weight, all without in-place writes or data-dependent shapes;
+* removes weight-0 pixels by *selection*: the prediction and the target are set to 0 there
+  with ``where``, so a NaN or infinite logit at an ignored pixel reaches no sum and no
+  gradient (``0 * nan`` would be NaN);
+* under ``jax.jit`` (labels that cannot be inspected), records whether a label lies outside
+  ``[0, C)`` and is not ``ignore_index``: :meth:`LossInputs.poison` then makes the loss
+  NaN, value and gradient, instead of a plausible number. Eager calls raise instead.
 
 The activation is *not* applied here: distribution losses need log-probabilities, region
 losses probabilities; :class:`LossInputs` carries the raw (cast) prediction.
@@ -18,32 +22,30 @@ losses probabilities; :class:`LossInputs` carries the raw (cast) prediction.
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
-from ._backend import (
+from ._kernels.arrays import (
     align,
-    check_activation,
     comparable_labels,
     device_of,
     float_dtype,
     is_concrete,
+    is_floating,
     namespace,
     to_float,
 )
-from ._labels import bad_labels_message, describe_bad_labels, equal_label, find_bad_labels
+from ._validate import (
+    bad_labels_message,
+    check_activation_channels,
+    check_ignore_index,
+    describe_bad_labels,
+    equal_label,
+    find_bad_labels,
+    normalize_axis,
+)
 
-__all__ = [
-    "LossInputs",
-    "prepare",
-    "check_bool",
-    "check_choice",
-    "check_class_weights",
-    "check_ignore_index",
-    "check_probabilities",
-    "normalize_axis",
-]
+__all__ = ["LossInputs", "prepare", "check_probabilities"]
 
 
 @dataclass(frozen=True)
@@ -54,10 +56,11 @@ class LossInputs:
     ----------
     xp : namespace
     pred : array
-        The prediction cast to ``dtype``, with a class axis at ``class_axis``.
+        The prediction cast to ``dtype``, with a class axis at ``class_axis``; 0 at
+        weight-0 pixels.
     target : array
-        Dense float target of ``pred``'s shape (one-hot for integer label maps, 0 at
-        ignored pixels).
+        Dense float target of ``pred``'s shape (one-hot for integer label maps), 0 at
+        weight-0 pixels.
     labels : array or None
         The integer label map with a size-1 class axis (integer targets only).
     weight : array or None
@@ -71,6 +74,10 @@ class LossInputs:
         False when the caller passed ``class_axis=None``.
     dtype : dtype
         The accumulation dtype (float32, or float64 for float64 predictions).
+    invalid : 0-d bool array or None
+        Traced label maps only: True when a label is out of range (the loss becomes NaN).
+    mask_given : bool
+        True when the caller passed ``mask``.
     """
 
     xp: Any
@@ -82,6 +89,8 @@ class LossInputs:
     num_classes: int
     had_class_axis: bool
     dtype: Any
+    invalid: Any = None
+    mask_given: bool = False
 
     @property
     def spatial_axes(self) -> tuple[int, ...]:
@@ -92,135 +101,32 @@ class LossInputs:
         """Axes summed into statistics: spatial axes, plus the sample axis when pooling."""
         return self.spatial_axes if per_sample else (0,) + self.spatial_axes
 
-
-def check_choice(name: str, value, choices: Sequence) -> None:
-    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-
-
-def check_bool(name: str, value) -> bool:
-    """``value`` as a Python bool; ``TypeError`` unless it is True or False (or NumPy's).
-
-    A truthy stand-in (``1``, ``"yes"``, an array) is refused rather than read: options such
-    as ``per_sample`` change shapes and formulas, so they must be spelled exactly.
-    """
-    import numpy as np
-
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    raise TypeError(f"{name} must be True or False; got {value!r}")
-
-
-def check_ignore_index(ignore_index):
-    """``ignore_index`` as a Python int, or None; ``TypeError`` for anything else.
-
-    A bool is refused (``True`` would silently mean label 1), and so is a float or an
-    array: the ignored label is a static option (it is compared with integer labels).
-    """
-    if ignore_index is None:
-        return None
-    if not isinstance(ignore_index, bool):
-        try:
-            return operator.index(ignore_index)
-        except TypeError:
-            pass
-    raise TypeError(f"ignore_index must be an int or None; got {ignore_index!r}")
-
-
-def normalize_axis(class_axis, ndim: int, *, name: str = "class_axis") -> int:
-    """``class_axis`` as a non-negative axis of an ``ndim``-d prediction (never axis 0)."""
-    try:
-        axis = operator.index(class_axis)
-    except TypeError:
-        raise TypeError(f"{name} must be an int or None, got {class_axis!r}") from None
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{name}={class_axis} is out of range for a prediction with {ndim} axes")
-    axis %= ndim
-    if axis == 0:
-        raise ValueError(
-            f"{name}={class_axis} points at axis 0, which is always the sample axis; "
-            "use class_axis=1 (channels-first) or -1 (channels-last)"
-        )
-    return axis
-
-
-def check_class_weights(xp, class_weights, num_classes: int, dtype, device,
-                        *, include_background: bool):
-    """``class_weights`` as an array of length ``num_classes`` (validated, concrete).
-
-    Weights are indexed by class id, background included even when it is dropped; they
-    must be finite, non-negative, and not all zero over the kept classes.
-    """
-    if class_weights is None:
-        return None
-    import numpy as np
-
-    try:
-        host = np.asarray(class_weights, dtype=np.float64)
-    except (TypeError, ValueError):
-        # an array of another library (on a device): check its shape, trust its values
-        host = None
-    shape = tuple(getattr(class_weights, "shape", ())) if host is None else host.shape
-    if len(shape) != 1 or shape[0] != num_classes:
-        raise ValueError(
-            f"class_weights must have one weight per class of the prediction (length "
-            f"{num_classes}, indexed by class id, background included); got shape {shape}"
-        )
-    if host is not None:
-        kept = host if include_background else host[1:]
-        if not np.all(np.isfinite(host)) or np.any(host < 0):
-            raise ValueError(f"class_weights must be finite and non-negative; got {host.tolist()}")
-        if not np.any(kept > 0):
-            raise ValueError(
-                f"class_weights of the kept classes sum to zero ({kept.tolist()}): "
-                "the weighted class mean would be undefined"
-            )
-        return xp.asarray(host, dtype=dtype, device=device)
-    return xp.astype(xp.asarray(class_weights, device=device), dtype)
-
-
-def _is_integral(xp, dtype) -> bool:
-    return xp.isdtype(dtype, ("integral", "bool"))
+    def poison(self, value):
+        """``value``, or NaN (value and gradient) when traced labels were out of range."""
+        if self.invalid is None:
+            return value
+        xp = self.xp
+        one = xp.asarray(1.0, dtype=value.dtype, device=device_of(value))
+        return value * xp.where(self.invalid, xp.asarray(math.nan, dtype=value.dtype,
+                                                         device=device_of(value)), one)
 
 
 def _shape_str(shape) -> str:
     return str(tuple(int(s) for s in shape))
 
 
-def _spatial_shape(pred_shape, class_axis):
-    return tuple(s for i, s in enumerate(pred_shape) if i != class_axis)
-
-
-def _check_label_values(xp, labels, num_classes: int, ignore_index, *, binary: bool):
-    """Labels must lie in [0, C) (or {0, 1} for a single foreground) or equal ignore_index.
-
-    The check and its wording are :mod:`regionloss._labels`', shared with the metrics.
-    """
-    # a concrete constant inside jit still yields tracers: probe one element first
-    if not is_concrete(labels) or not is_concrete(xp.reshape(labels, (-1,))[:1]):
-        return
-    allowed = 2 if binary else num_classes
-    bad = find_bad_labels(labels, num_classes=allowed, ignore_index=ignore_index)
-    if bad is None:
-        return
-    text = describe_bad_labels("target", bad, num_classes=allowed, ignore_index=ignore_index)
-    if binary:
-        text += (" (a single-channel prediction reads a label map as 0 = background, "
-                 "1 = foreground)")
-    elif ignore_index is None:
-        text += "; pass ignore_index=... to leave a label out"
-    raise ValueError(bad_labels_message(text))
+def _is_integral(xp, dtype) -> bool:
+    return xp.isdtype(dtype, ("integral", "bool"))
 
 
 def _concrete_range(xp, x):
     """``(min, max, all finite)`` of a concrete floating array as Python values, or None
-    when ``x`` cannot be inspected (a JAX tracer, Dask): the checks are then skipped.
+    when ``x`` cannot be inspected (a JAX tracer, Dask) or is empty: checks are skipped.
 
     Two reductions: ``min`` and ``max`` propagate NaN (array API), and an infinity is
     the minimum or the maximum, so both are finite exactly when every element is.
     """
-    if not is_concrete(x) or math.prod(x.shape) == 0:  # (torch: .size is a method)
+    if not is_concrete(x) or math.prod(x.shape) == 0:
         return None
     lo, hi = xp.min(x), xp.max(x)
     if not is_concrete(lo):  # a concrete constant inside jit still yields tracers
@@ -229,22 +135,19 @@ def _concrete_range(xp, x):
     return lo, hi, math.isfinite(lo) and math.isfinite(hi)
 
 
-def check_probabilities(xp, pred):
+def check_probabilities(xp, pred, *, name: str = "pred"):
     """``activation=None``: a concrete ``pred`` must hold finite values in [0, 1]."""
     found = _concrete_range(xp, pred)
     if found is None:
         return
     lo, hi, finite = found
     if not finite:
-        raise ValueError(
-            "pred holds non-finite values (nan or inf) but activation=None expects "
-            "probabilities in [0, 1]"
-        )
+        raise ValueError(f"{name} holds non-finite values (nan or inf) but activation=None "
+                         "expects probabilities in [0, 1]")
     if lo < -1e-6 or hi > 1 + 1e-6:
         raise ValueError(
-            f"pred holds values in [{lo:g}, {hi:g}] but activation=None expects probabilities "
-            "in [0, 1]; pass activation='softmax' or 'sigmoid' for logits"
-        )
+            f"{name} holds values in [{lo:g}, {hi:g}] but activation=None expects "
+            "probabilities in [0, 1]; pass activation='softmax' or 'sigmoid' for logits")
 
 
 def _check_dense_target(xp, dense, original_dtype):
@@ -256,15 +159,13 @@ def _check_dense_target(xp, dense, original_dtype):
     if not finite:
         raise ValueError(
             f"target is a dense target of pred's shape (dtype {original_dtype}) and holds "
-            "non-finite values (nan or inf); a dense target holds values in [0, 1]"
-        )
+            "non-finite values (nan or inf); a dense target holds values in [0, 1]")
     if lo < 0 or hi > 1:
         raise ValueError(
             f"target is a dense target of pred's shape (dtype {original_dtype}) with values "
             f"in [{lo:g}, {hi:g}], but a dense target (one-hot, soft labels, 0/1 masks) holds "
             "values in [0, 1]: rescale it (a 0/255 mask: target // 255), or pass an integer "
-            "label map of pred's shape without the class axis"
-        )
+            "label map of pred's shape without the class axis")
 
 
 def _check_mask_values(xp, mask):
@@ -281,9 +182,49 @@ def _check_mask_values(xp, mask):
                          "finite and >= 0 (0 removes a pixel)")
 
 
-def prepare(pred, target, *, class_axis, activation, ignore_index=None, mask=None,
-            dense_dtype=None) -> LossInputs:
-    """Validate and align a loss call's inputs (see module docstring).
+def _label_check(xp, labels, num_classes: int, ignore_index, *, binary: bool):
+    """Labels must lie in [0, C) (or {0, 1} for a single foreground) or equal ignore_index.
+
+    Concrete labels: raise the shared message of :mod:`regionloss._validate`. Traced labels
+    (``jax.jit``): return a 0-d bool array, True when some label is out of range.
+    """
+    allowed = 2 if binary else num_classes
+    # a concrete constant inside jit still yields tracers: probe one element first
+    if is_concrete(labels) and is_concrete(xp.reshape(labels, (-1,))[:1]):
+        bad = find_bad_labels(labels, num_classes=allowed, ignore_index=ignore_index)
+        if bad is None:
+            return None
+        text = describe_bad_labels("target", bad, num_classes=allowed,
+                                   ignore_index=ignore_index)
+        if binary:
+            text += (" (a single-channel prediction reads a label map as 0 = background, "
+                     "1 = foreground)")
+        elif ignore_index is None:
+            text += "; pass ignore_index=... to leave a label out"
+        raise ValueError(bad_labels_message(text))
+    out = (labels < 0) | (labels >= allowed)
+    if ignore_index is not None:
+        out = out & ~equal_label(xp, labels, ignore_index)
+    return xp.any(out)
+
+
+def _target_shape_error(pred_shape, target_shape, class_axis, axis, spatial):
+    """The message for a target that fits neither reading, with a layout hint."""
+    hint = ""
+    ndim = len(pred_shape)
+    if class_axis != 1 and ndim >= 3:
+        first = tuple(s for i, s in enumerate(pred_shape) if i != 1)
+        if tuple(target_shape) == first:
+            hint = (f"; the shapes fit channels-first (class axis 1, size {pred_shape[1]}):"
+                    " pass class_axis=1")
+    return ValueError(
+        f"target label map has shape {_shape_str(target_shape)} but pred "
+        f"{_shape_str(pred_shape)} without its class axis {axis} is "
+        f"{_shape_str(spatial)}{hint}")
+
+
+def prepare(pred, target, *, class_axis, activation, ignore_index=None, mask=None) -> LossInputs:
+    """Validate and align a loss call's inputs (see the module docstring).
 
     Parameters
     ----------
@@ -296,86 +237,74 @@ def prepare(pred, target, *, class_axis, activation, ignore_index=None, mask=Non
         A label map for a single-channel prediction is likewise a 0/1 foreground mask.
     class_axis : int or None
     activation : {'softmax', 'sigmoid', None}
+        Checked against the channel count; None also checks that ``pred`` holds
+        probabilities (concrete arrays).
     ignore_index : int or None
-        Label whose pixels leave every sum (integer targets only); the one-hot target is
-        0 there.
+        Label whose pixels leave every sum (integer targets only).
     mask : array or None
         Per-pixel weights broadcastable to ``pred``'s shape without the class axis
         (finite, >= 0; checked on concrete arrays).
     """
-    xp = namespace(pred, target, mask)
+    xp = namespace(pred, target, mask, names=("pred", "target", "mask"))
     pred = align(xp, pred, target)
     target = align(xp, target, pred)
     mask = align(xp, mask, pred)
-    if not xp.isdtype(pred.dtype, "real floating"):
-        raise TypeError(f"pred must be a floating-point array (logits or probabilities); got dtype {pred.dtype}")
+    if not is_floating(xp, pred.dtype):
+        raise TypeError("pred must be a floating-point array (logits or probabilities); got "
+                        f"dtype {pred.dtype}")
     if pred.ndim < 2:
-        raise ValueError(
-            f"pred has shape {_shape_str(pred.shape)}: it needs a sample axis 0 and at least "
-            "one more axis"
-        )
+        raise ValueError(f"pred has shape {_shape_str(pred.shape)}: it needs a sample axis 0 "
+                         "and at least one more axis")
     ignore_index = check_ignore_index(ignore_index)
 
     had_class_axis = class_axis is not None
     if had_class_axis:
         axis = normalize_axis(class_axis, pred.ndim)
         num_classes = pred.shape[axis]
-        spatial = _spatial_shape(pred.shape, axis)
+        spatial = tuple(s for i, s in enumerate(pred.shape) if i != axis)
         if target.ndim == pred.ndim - 1:
             is_label_map = True
             if tuple(target.shape) != spatial:
-                raise ValueError(
-                    f"target label map has shape {_shape_str(target.shape)} but pred "
-                    f"{_shape_str(pred.shape)} without its class axis {axis} is "
-                    f"{_shape_str(spatial)}"
-                )
+                raise _target_shape_error(pred.shape, target.shape, class_axis, axis, spatial)
             if not _is_integral(xp, target.dtype):
                 raise TypeError(
-                    f"target has pred's shape without the class axis, so it is read as a label "
-                    f"map, which needs an integer dtype; got {target.dtype} (use integer labels, "
-                    "or a dense target of pred's shape)"
-                )
+                    "target has pred's shape without the class axis, so it is read as a "
+                    f"label map, which needs an integer dtype; got {target.dtype} (use "
+                    "integer labels, or a dense target of pred's shape)")
         elif target.ndim == pred.ndim:
             is_label_map = False
             if tuple(target.shape) != tuple(pred.shape):
                 raise ValueError(
                     f"dense target has shape {_shape_str(target.shape)} but pred has "
-                    f"{_shape_str(pred.shape)}; a dense target must match pred exactly, a label "
-                    f"map must be {_shape_str(spatial)}"
-                )
+                    f"{_shape_str(pred.shape)}; a dense target must match pred exactly, a "
+                    f"label map must be {_shape_str(spatial)}")
         else:
             raise ValueError(
-                f"target has shape {_shape_str(target.shape)}; with pred {_shape_str(pred.shape)} "
-                f"and class_axis={class_axis} it must be a label map {_shape_str(spatial)} or a "
-                f"dense target {_shape_str(pred.shape)}"
-            )
+                f"target has shape {_shape_str(target.shape)}; with pred "
+                f"{_shape_str(pred.shape)} and class_axis={class_axis} it must be a label map "
+                f"{_shape_str(spatial)} or a dense target {_shape_str(pred.shape)}")
     else:
         axis = pred.ndim  # a size-1 class axis is appended below
         num_classes = 1
         spatial = tuple(pred.shape)
         if tuple(target.shape) != spatial:
             raise ValueError(
-                f"with class_axis=None, target must have pred's shape {_shape_str(pred.shape)}; "
-                f"got {_shape_str(target.shape)}"
-            )
+                f"with class_axis=None, target must have pred's shape "
+                f"{_shape_str(pred.shape)}; got {_shape_str(target.shape)}")
         is_label_map = _is_integral(xp, target.dtype)
 
-    check_activation(activation, num_classes if had_class_axis else None)
+    check_activation_channels(activation, num_classes if had_class_axis else None)
     if ignore_index is not None and not is_label_map:
         raise ValueError(
             "ignore_index applies to integer label maps, but target is a dense "
-            f"{target.dtype} array of pred's shape; pass a per-pixel mask=... instead"
-        )
+            f"{target.dtype} array of pred's shape; pass a per-pixel mask=... instead")
 
     dtype = float_dtype(xp, pred.dtype)
     x = to_float(xp, pred, dtype)
-    if activation is None:
-        check_probabilities(xp, x)
     if not had_class_axis:
         x = xp.expand_dims(x, axis=axis)
 
-    weight = None
-    labels = None
+    weight = labels = invalid = None
     if is_label_map:
         labels = target if target.dtype != xp.bool else xp.astype(target, xp.int32)
         labels = comparable_labels(xp, labels)
@@ -384,22 +313,19 @@ def prepare(pred, target, *, class_axis, activation, ignore_index=None, mask=Non
             labels = xp.astype(labels, xp.int32)
         # a single channel (or no class axis) is one foreground: label 1, as a binary mask
         binary = num_classes == 1
-        _check_label_values(xp, labels, num_classes, ignore_index, binary=binary)
+        invalid = _label_check(xp, labels, num_classes, ignore_index, binary=binary)
         labels = xp.expand_dims(labels, axis=axis)
-        if not binary:
+        if binary:
+            dense = xp.astype(labels == 1, dtype)
+        else:
             shape = [1] * x.ndim
             shape[axis] = num_classes
-            ids = xp.reshape(xp.arange(num_classes, dtype=labels.dtype, device=device_of(x)), tuple(shape))
+            ids = xp.reshape(xp.arange(num_classes, dtype=labels.dtype, device=device_of(x)),
+                             tuple(shape))
             dense = xp.astype(labels == ids, dtype)
-        else:
-            dense = xp.astype(labels == 1, dtype)
         if ignore_index is not None:
             # range-safe: an ignore_index the label dtype cannot hold matches nothing
             weight = xp.astype(~equal_label(xp, labels, ignore_index), dtype)
-            # an ignored pixel is in no class of the reference: with ignore_index a class id
-            # its one-hot row would otherwise say that class (consumers that count the
-            # reference without the weight, such as integer Lovász counts, would see it)
-            dense = dense * weight
     else:
         dense = to_float(xp, target, dtype)
         _check_dense_target(xp, dense, target.dtype)
@@ -411,23 +337,29 @@ def prepare(pred, target, *, class_axis, activation, ignore_index=None, mask=Non
         _check_mask_values(xp, m)
         weight = m if weight is None else weight * m
 
-    return LossInputs(xp=xp, pred=x, target=dense, labels=labels, weight=weight, class_axis=axis,
-                      num_classes=num_classes, had_class_axis=had_class_axis, dtype=dtype)
+    if weight is not None:
+        # weight-0 pixels leave every sum by selection, not by a product with 0
+        kept = weight > 0
+        zero = xp.zeros((), dtype=dtype, device=device_of(x))
+        x = xp.where(kept, x, zero)
+        dense = xp.where(kept, dense, zero)
+    if activation is None:
+        check_probabilities(xp, x)  # after the selection: ignored pixels may hold anything
+    return LossInputs(xp=xp, pred=x, target=dense, labels=labels, weight=weight,
+                      class_axis=axis, num_classes=num_classes, had_class_axis=had_class_axis,
+                      dtype=dtype, invalid=invalid, mask_given=mask is not None)
 
 
 def _align_mask(xp, mask, spatial, axis, dtype):
     """``mask`` broadcast-checked against the spatial label shape, with a class axis added."""
     mshape = tuple(mask.shape)
     ok = len(mshape) <= len(spatial) and all(
-        m in (1, s) for m, s in zip(mshape[::-1], spatial[::-1])
-    )
+        m in (1, s) for m, s in zip(mshape[::-1], spatial[::-1]))
     if not ok:
         raise ValueError(
             f"mask has shape {_shape_str(mshape)}, which does not broadcast to the target's "
-            f"label shape {_shape_str(spatial)} (pred's shape without the class axis)"
-        )
-    m = xp.astype(mask, dtype) if mask.dtype != dtype else mask
+            f"label shape {_shape_str(spatial)} (pred's shape without the class axis)")
+    m = to_float(xp, mask, dtype) if mask.dtype != dtype else mask
     # left-pad to the full label rank, then insert the class axis
     m = xp.reshape(m, (1,) * (len(spatial) - len(mshape)) + mshape)
     return xp.expand_dims(m, axis=axis)
-

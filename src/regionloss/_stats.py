@@ -1,7 +1,8 @@
-"""Soft statistics: where predictions meet targets, for every region loss.
+"""Statistics: where predictions meet targets, soft (losses) and hard (metrics).
 
-Per (sample, class), or per class with ``per_sample=False``, with ``w`` the per-pixel
-weight (``ignore_index`` and ``mask``; 1 when absent):
+Soft statistics (:func:`soft_statistics`), per (sample, class), or per class with
+``per_sample=False``, with ``w`` the per-pixel weight (``ignore_index`` and ``mask``; 1 when
+absent):
 
 * ``tp = Σ w·p·y``, ``fp = Σ w·p − tp``, ``fn = Σ w·y − tp`` (the default);
 * ``squared=True`` (V-Net): ``fp = Σ w·p² − tp``, ``fn = Σ w·y² − tp``, so that
@@ -12,15 +13,24 @@ weight (``ignore_index`` and ``mask``; 1 when absent):
   ``(Σp² + Σy² − Σ(p − y)²) / 2``, is ``Σ p·y`` again, so ``soft_labels`` changes nothing
   there (as in MONAI).
 
+Weight-0 pixels hold finite values by the time they get here (:func:`regionloss._inputs.
+prepare` selects them away with ``where``), so a NaN or infinite logit at an ignored pixel
+cannot reach a sum through ``0 * nan``.
+
+Hard statistics (:func:`class_statistics`) read per-class ``(tp, fp, fn, tn)`` off a
+confusion matrix of integer label maps (rows = reference class, columns = predicted class).
+
 Statistics are additive over pixels and samples: sums of statistics are statistics, so
-sharded and streamed losses reduce with ``+`` or ``psum``.
+sharded and streamed losses and metrics reduce with ``+`` or ``psum``.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-__all__ = ["SoftStats", "soft_statistics"]
+from array_api_compat import array_namespace, device
+
+__all__ = ["SoftStats", "soft_statistics", "class_statistics"]
 
 
 class SoftStats(NamedTuple):
@@ -34,7 +44,7 @@ class SoftStats(NamedTuple):
     fn: Any
 
 
-def soft_statistics(xp, probs, target, weight, *, class_axis: int, sum_axes, squared=False,
+def soft_statistics(xp, probs, target, weight, *, sum_axes, squared=False,
                     soft_labels=False) -> SoftStats:
     """Sum soft tp/fp/fn over ``sum_axes`` (see module docstring for the formulas).
 
@@ -43,9 +53,8 @@ def soft_statistics(xp, probs, target, weight, *, class_axis: int, sum_axes, squ
     xp : namespace
     probs, target : arrays of one shape, floating point (the accumulation dtype)
     weight : array broadcastable to ``probs`` (size-1 class axis), or None
-    class_axis : int
-        The class axis; it is kept, every axis in ``sum_axes`` is summed.
     sum_axes : tuple of int
+        The axes summed (the class axis is kept).
     squared, soft_labels : bool
 
     Returns
@@ -53,7 +62,6 @@ def soft_statistics(xp, probs, target, weight, *, class_axis: int, sum_axes, squ
     SoftStats
         Fields of shape (N, C) when the sample axis is kept, else (C,).
     """
-    del class_axis  # documented for readers: the class axis is the one not summed
     if weight is not None:
         pw = probs * weight
         yw = target * weight
@@ -72,3 +80,29 @@ def soft_statistics(xp, probs, target, weight, *, class_axis: int, sum_axes, squ
                 diff = diff * weight
             tp = (p_total + y_total - xp.sum(diff, axis=sum_axes)) / 2
     return SoftStats(tp=tp, fp=p_total - tp, fn=y_total - tp)
+
+
+def class_statistics(confusion, /, *, float_dtype):
+    r"""Per-class ``(tp, fp, fn, tn)`` of a ``(..., C, C)`` confusion matrix, as floats.
+
+    With :math:`M` the matrix (rows = reference class, columns = predicted class):
+
+    .. math::
+        tp_c = M_{cc}, \quad fp_c = \sum_r M_{rc} - tp_c, \quad
+        fn_c = \sum_k M_{ck} - tp_c, \quad tn_c = \sum M - tp_c - fp_c - fn_c
+
+    ``float_dtype`` is the dtype counts become before any formula (float64 wherever the
+    namespace has it, so counts up to 2**53 stay exact).
+    """
+    xp = array_namespace(confusion)
+    cm = xp.astype(confusion, float_dtype)
+    C = cm.shape[-1]
+    eye = xp.eye(C, dtype=cm.dtype, device=device(cm))
+    tp = xp.sum(cm * eye, axis=-1)
+    support = xp.sum(cm, axis=-1)      # reference pixels per class (row sums)
+    predicted = xp.sum(cm, axis=-2)    # predicted pixels per class (column sums)
+    total = xp.sum(support, axis=-1, keepdims=True)
+    fp = predicted - tp
+    fn = support - tp
+    tn = total - tp - fp - fn
+    return tp, fp, fn, tn

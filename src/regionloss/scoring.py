@@ -28,10 +28,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import _average
-from . import surface as _surface  # NumPy only at import; SciPy is imported when it runs
+from . import _reduce as _average
+from ._kernels.arrays import to_numpy
+from ._validate import check_zero_division
+from .metrics import surface as _surface  # NumPy only at import; SciPy when it runs
 from ._io import MaskReadError, MissingDependencyError, is_supported, read_mask, split_extension
-from ._labels import bad_labels_message, describe_bad_labels, find_bad_labels
+from ._validate import bad_labels_message, describe_bad_labels, find_bad_labels
 from .metrics import METRIC_NAMES
 
 __all__ = [
@@ -247,9 +249,7 @@ def _cupy():
 
 
 def _to_host(x) -> np.ndarray:
-    if type(x).__module__.startswith("cupy"):
-        return x.get()
-    return np.asarray(x)
+    return to_numpy(x)
 
 
 def _score_case(index: int, case: Case, config: _Config) -> _CaseStats:
@@ -295,7 +295,7 @@ def _score_case(index: int, case: Case, config: _Config) -> _CaseStats:
     surface: dict[str, np.ndarray] = {}
     spacing = None
     if config.surface:
-        from .surface import surface_metrics
+        from .metrics.surface import surface_metrics
 
         spacing = _resolve_spacing(config, pred, target, target_labels.ndim)
         values = surface_metrics(
@@ -946,7 +946,7 @@ def score(
         ignore_index = int(ignore_index)
     names = _parse_names(metrics)
     try:
-        zero_division = _average.check_zero_division(zero_division)
+        zero_division = check_zero_division(zero_division)
     except (TypeError, ValueError) as exc:
         raise OptionError(str(exc)) from None
     if backend not in ("numpy", "cupy"):

@@ -27,35 +27,29 @@ compaction.
 
 from __future__ import annotations
 
-from ._backend import device_of, safe_divide
-from ._inputs import check_bool, check_choice, check_class_weights
-from ._reduce import check_reduction, select_classes
-from ._terms import (
-    LossTerm,
-    SharedInputs,
-    check_activation_choice,
-    check_region_call,
-    loss_term,
-    run_term,
-)
+import dataclasses
+import math
+from typing import Any, ClassVar
 
-__all__ = ["lovasz_softmax_loss", "lovasz_hinge_loss", "CLASS_SELECTIONS"]
+from .._formulas import safe_divide
+from .._kernels.arrays import count_dtype, device_of, has_take_along_axis
+from .._reduce import reduce_losses
+from .._validate import check_activation, check_choice, check_flags
+from ._term import LossTerm, Prepared
+from .region import check_class_options
+
+__all__ = [
+    "LovaszSoftmaxTerm",
+    "LovaszHingeTerm",
+    "lovasz_softmax_loss",
+    "lovasz_hinge_loss",
+    "CLASS_SELECTIONS",
+]
 
 CLASS_SELECTIONS = ("present", "all")
 
 
 # --------------------------------------------------------------------------- kernel
-
-
-def _has_take_along_axis(xp) -> bool:
-    """True when ``xp`` implements ``take_along_axis`` (array API 2024.12 and later).
-
-    Decided by the namespace's ``__array_api_version__``, not by ``hasattr``: array-api-
-    strict pinned to an older version still has the attribute, and raises when called.
-    """
-    version = getattr(xp, "__array_api_version__", None)
-    return (isinstance(version, str) and version >= "2024.12"
-            and hasattr(xp, "take_along_axis"))
 
 
 def take_along_last(xp, values, indices):
@@ -64,9 +58,9 @@ def take_along_last(xp, values, indices):
     The standard function where the namespace implements it (array API 2024.12 and
     later); otherwise (Dask, or a namespace pinned to 2023.12) one ``take`` on the
     flattened array with row offsets added to the indices. Both give the same array
-    (``tests/test_loss_family.py``, ``tests/test_losses_strict.py``).
+    (``tests/losses/test_lovasz.py``).
     """
-    if _has_take_along_axis(xp):
+    if has_take_along_axis(xp):
         return xp.take_along_axis(values, indices, axis=-1)
     return take_along_last_flat(xp, values, indices)
 
@@ -79,12 +73,6 @@ def take_along_last_flat(xp, values, indices):
                          * length, (values.shape[0], values.shape[1], 1))
     flat = xp.take(xp.reshape(values, (-1,)), xp.reshape(indices + offsets, (-1,)))
     return xp.reshape(flat, values.shape)
-
-
-def _count_dtype(xp):
-    from ._counting import count_dtype
-
-    return count_dtype(xp)
 
 
 def lovasz_rows(xp, key, errors, truth, weight, *, exact_counts, dtype):
@@ -122,7 +110,7 @@ def lovasz_rows(xp, key, errors, truth, weight, *, exact_counts, dtype):
         weight = xp.broadcast_to(weight, truth.shape)
         y, outside = truth * weight, (1.0 - truth) * weight
     if exact_counts:  # 0/1 values: the same numbers, counted in integers
-        count = _count_dtype(xp)
+        count = count_dtype(xp)
         y, outside = xp.astype(y, count), xp.astype(outside, count)
     y_sorted = take_along_last(xp, y, order)
     outside_sorted = take_along_last(xp, outside, order)
@@ -144,42 +132,11 @@ def _rows(xp, a, class_axis, per_sample):
     """
     spatial = [ax for ax in range(1, a.ndim) if ax != class_axis]
     a = xp.permute_dims(a, (0, class_axis, *spatial))
-    n, c = a.shape[0], a.shape[1]
-    a = xp.reshape(a, (n, c, -1))
+    n, c, pixels = a.shape[0], a.shape[1], math.prod(a.shape[2:])
+    a = xp.reshape(a, (n, c, pixels))  # (explicit sizes: -1 is ambiguous with no pixels)
     if not per_sample:
-        a = xp.reshape(xp.permute_dims(a, (1, 0, 2)), (1, c, -1))
+        a = xp.reshape(xp.permute_dims(a, (1, 0, 2)), (1, c, n * pixels))
     return a
-
-
-def _reduce(xp, per_class, volumes, *, num_classes, include_background, class_weights,
-            classes, per_sample, reduction):
-    """Class selection, the (masked, weighted) class mean, then the sample reduction."""
-    kept = select_classes(per_class, include_background=include_background)
-    if classes == "present":
-        selected = xp.astype(select_classes(volumes, include_background=include_background) > 0,
-                             kept.dtype)
-        kept = kept * selected
-    else:
-        selected = xp.ones_like(kept)
-    if reduction == "none":
-        return kept if per_sample else kept[0]
-    weights = check_class_weights(xp, class_weights, num_classes, kept.dtype,
-                                  device_of(kept), include_background=include_background)
-    if weights is not None:
-        selected = selected * select_classes(weights, include_background=include_background)
-    class_mean = safe_divide(xp, xp.sum(kept * selected, axis=-1),
-                             xp.sum(selected, axis=-1), 0.0)
-    if not per_sample:
-        return class_mean[0]
-    return xp.sum(class_mean, axis=0) if reduction == "sum" else xp.mean(class_mean, axis=0)
-
-
-def _check_common(*, include_background, classes, per_sample, reduction):
-    """Build-time checks of both Lovász losses; the flags come back as Python bools."""
-    check_reduction(reduction)
-    check_choice("classes", classes, CLASS_SELECTIONS)
-    return check_bool("include_background", include_background), check_bool("per_sample",
-                                                                             per_sample)
 
 
 def _lovasz_inputs(xp, inputs, per_sample, errors, key=None):
@@ -200,44 +157,82 @@ def _lovasz_inputs(xp, inputs, per_sample, errors, key=None):
     return key_rows, error_rows, _rows(xp, inputs.target, axis, per_sample), weight
 
 
-# --------------------------------------------------------------------------- Lovász-softmax
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LovaszTerm(LossTerm):
+    """Options shared by the two Lovász losses, and their reduction."""
+
+    include_background: bool = True
+    class_weights: Any = None
+    per_sample: bool = True
+    classes: str = "present"
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_choice("classes", self.classes, CLASS_SELECTIONS)
+        include_background, per_sample = check_flags(
+            include_background=self.include_background, per_sample=self.per_sample)
+        object.__setattr__(self, "include_background", include_background)
+        object.__setattr__(self, "per_sample", per_sample)
+
+    def errors(self, prepared: Prepared):
+        """``(key, errors)`` of the prediction's shape: sort key and the dotted errors."""
+        raise NotImplementedError
+
+    def evaluate(self, prepared: Prepared):
+        inputs, xp = prepared.inputs, prepared.xp
+        check_class_options(prepared, include_background=self.include_background,
+                            class_weights=self.class_weights)
+        key, errors = self.errors(prepared)
+        key, errors, truth, weight = _lovasz_inputs(xp, inputs, self.per_sample, errors, key)
+        # 0/1 truth and weights (a label map, ignore_index but no mask): integer counts
+        exact = inputs.labels is not None and not inputs.mask_given
+        loss, volumes = lovasz_rows(xp, key, errors, truth, weight, exact_counts=exact,
+                                    dtype=inputs.dtype)
+        selected = None
+        if self.classes == "present":
+            selected = xp.astype(volumes > 0, loss.dtype)
+        if not self.per_sample:  # one pooled row
+            loss, selected = loss[0, ...], (None if selected is None else selected[0, ...])
+        return reduce_losses(xp, loss, num_classes=inputs.num_classes,
+                             include_background=self.include_background,
+                             class_weights=self.class_weights, reduction=self.reduction,
+                             selected=selected)
 
 
-def _lovasz_softmax_term(*, class_axis, activation, ignore_index, include_background,
-                         class_weights, per_sample, classes, reduction):
-    include_background, per_sample = _check_common(
-        include_background=include_background, classes=classes, per_sample=per_sample,
-        reduction=reduction)
-    check_activation_choice(activation)
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LovaszSoftmaxTerm(LovaszTerm):
+    """The term of :func:`lovasz_softmax_loss`: errors ``|y − p|``, their own sort key."""
 
-    def evaluate(shared: SharedInputs):
-        inputs, xp = shared.inputs, shared.xp
-        check_region_call(inputs, include_background=include_background,
-                          class_weights=class_weights)
-        errors = xp.abs(inputs.target - shared.probs(activation))
+    name: ClassVar[str] = "lovasz_softmax_loss"
+    activation: Any = "softmax"
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_activation(self.activation)
+
+    def errors(self, prepared: Prepared):
         # the softmax errors are their own sort key (zeroed ones sort last, adding 0)
-        key, errors, truth, weight = _lovasz_inputs(xp, inputs, per_sample, errors)
-        loss, volumes = lovasz_rows(xp, key, errors, truth, weight,
-                                    exact_counts=_exact_counts(shared), dtype=inputs.dtype)
-        return _reduce(xp, loss, volumes, num_classes=inputs.num_classes,
-                       include_background=include_background, class_weights=class_weights,
-                       classes=classes, per_sample=per_sample, reduction=reduction)
-
-    options = dict(class_axis=class_axis, activation=activation, ignore_index=ignore_index,
-                   include_background=include_background, class_weights=class_weights,
-                   per_sample=per_sample, classes=classes, reduction=reduction)
-    return LossTerm("lovasz_softmax_loss", evaluate, class_axis=class_axis,
-                    activation=activation, ignore_index=ignore_index, reduction=reduction,
-                    options=options)
+        return None, prepared.xp.abs(prepared.inputs.target - prepared.probs(self.activation))
 
 
-def _exact_counts(shared: SharedInputs) -> bool:
-    """0/1 truth and weights (an integer label map, ``ignore_index`` but no ``mask``): the
-    Jaccard cardinalities are counted in integers, exact at any size."""
-    return shared.inputs.labels is not None and not shared.mask_given
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LovaszHingeTerm(LovaszTerm):
+    """The term of :func:`lovasz_hinge_loss`: hinge errors of the logits as they are."""
+
+    name: ClassVar[str] = "lovasz_hinge_loss"
+    reads_logits: ClassVar[bool] = True
+    classes: str = "all"
+
+    def errors(self, prepared: Prepared):
+        inputs, xp = prepared.inputs, prepared.xp
+        margins = 1.0 - inputs.pred * (2.0 * inputs.target - 1.0)
+        zero = xp.zeros_like(margins)
+        # clipped at 0, but a NaN margin stays NaN (never read as "no error")
+        hinge = xp.where(margins > 0, margins, xp.where(xp.isnan(margins), margins, zero))
+        # sorted by the margins, dotted with the hinge-clipped errors
+        return margins, hinge
 
 
-@loss_term(_lovasz_softmax_term)
 def lovasz_softmax_loss(pred, target, /, *, class_axis=-1, activation="softmax",
                         ignore_index=None, mask=None, include_background=True,
                         class_weights=None, per_sample=True, classes="present",
@@ -299,41 +294,32 @@ def lovasz_softmax_loss(pred, target, /, *, class_axis=-1, activation="softmax",
     Runs under ``jax.jit`` with static shapes: an ``argsort`` per row, gathers and
     cumulative sums; ignored pixels weigh 0 (no compaction), "present" is a masked mean.
     The smoothing, ``squared`` and ``soft_labels`` options of the Dice family do not apply.
+
+    See Also
+    --------
+    lovasz_hinge_loss, jaccard_loss
+
+    References
+    ----------
+    .. [1] M. Berman, A. Rannen Triki, M. B. Blaschko, "The Lovász-Softmax loss: a tractable
+       surrogate for the optimization of the intersection-over-union measure in neural
+       networks", CVPR 2018.
+
+    Examples
+    --------
+    >>> import numpy as np, regionloss
+    >>> probs = np.array([[[[1., 0.], [0., 1.]]]])          # hard, perfect prediction
+    >>> labels = np.array([[[0, 1]]])
+    >>> float(regionloss.lovasz_softmax_loss(probs, labels, activation=None))
+    0.0
     """
-    return run_term(_lovasz_softmax_term, locals())
+    term = LovaszSoftmaxTerm(class_axis=class_axis, activation=activation,
+                             ignore_index=ignore_index, include_background=include_background,
+                             class_weights=class_weights, per_sample=per_sample,
+                             classes=classes, reduction=reduction)
+    return term(pred, target, mask=mask)
 
 
-# --------------------------------------------------------------------------- Lovász hinge
-
-
-def _lovasz_hinge_term(*, class_axis, ignore_index, include_background, class_weights,
-                       per_sample, classes, reduction):
-    include_background, per_sample = _check_common(
-        include_background=include_background, classes=classes, per_sample=per_sample,
-        reduction=reduction)
-
-    def evaluate(shared: SharedInputs):
-        inputs, xp = shared.inputs, shared.xp
-        check_region_call(inputs, include_background=include_background,
-                          class_weights=class_weights)
-        margins = 1.0 - inputs.pred * (2.0 * inputs.target - 1.0)
-        hinge = xp.where(margins > 0, margins, xp.zeros_like(margins))
-        # sorted by the margins, dotted with the hinge-clipped errors
-        key, errors, truth, weight = _lovasz_inputs(xp, inputs, per_sample, hinge, margins)
-        loss, volumes = lovasz_rows(xp, key, errors, truth, weight,
-                                    exact_counts=_exact_counts(shared), dtype=inputs.dtype)
-        return _reduce(xp, loss, volumes, num_classes=inputs.num_classes,
-                       include_background=include_background, class_weights=class_weights,
-                       classes=classes, per_sample=per_sample, reduction=reduction)
-
-    options = dict(class_axis=class_axis, ignore_index=ignore_index,
-                   include_background=include_background, class_weights=class_weights,
-                   per_sample=per_sample, classes=classes, reduction=reduction)
-    return LossTerm("lovasz_hinge_loss", evaluate, class_axis=class_axis, activation="logits",
-                    ignore_index=ignore_index, reduction=reduction, options=options)
-
-
-@loss_term(_lovasz_hinge_term)
 def lovasz_hinge_loss(pred, target, /, *, class_axis=-1, ignore_index=None, mask=None,
                       include_background=True, class_weights=None, per_sample=True,
                       classes="all", reduction="mean"):
@@ -378,6 +364,27 @@ def lovasz_hinge_loss(pred, target, /, *, class_axis=-1, ignore_index=None, mask
     Returns
     -------
     array
-        0-d (or the 'none' array) in ``pred``'s namespace and device.
+        0-d (or the 'none' array) in ``pred``'s namespace and device. A NaN logit at a
+        scored pixel gives NaN.
+
+    See Also
+    --------
+    lovasz_softmax_loss
+
+    References
+    ----------
+    .. [1] M. Berman, A. Rannen Triki, M. B. Blaschko, "The Lovász-Softmax loss: a tractable
+       surrogate for the optimization of the intersection-over-union measure in neural
+       networks", CVPR 2018.
+
+    Examples
+    --------
+    >>> import numpy as np, regionloss
+    >>> logits = np.array([[[3.0, -2.0, 4.0]]])             # right, with margins > 1
+    >>> float(regionloss.lovasz_hinge_loss(logits, np.array([[[1, 0, 1]]]), class_axis=None))
+    0.0
     """
-    return run_term(_lovasz_hinge_term, locals())
+    term = LovaszHingeTerm(class_axis=class_axis, ignore_index=ignore_index,
+                           include_background=include_background, class_weights=class_weights,
+                           per_sample=per_sample, classes=classes, reduction=reduction)
+    return term(pred, target, mask=mask)

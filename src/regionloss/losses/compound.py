@@ -1,14 +1,14 @@
 r"""Compound losses: weighted sums of losses, with shared work computed once.
 
 :func:`combine` takes ``(weight, loss)`` or ``(weight, loss, options)`` pairs and returns a
-:class:`CompoundLoss`, a callable ``compound(pred, target, /, *, mask=None)`` that returns
-:math:`\sum_k \lambda_k L_k(\text{pred}, \text{target})`. Every term is built (its options
-validated) once, when the compound is built, and configuration conflicts are errors
-then, not at call time. At call time the inputs are validated and aligned once, and what
-several terms read (probabilities, log-probabilities, soft statistics) is computed once:
-Dice and Jaccard with the same statistics options share one set of statistics; a Dice
-term and a cross-entropy term with the same activation share one ``log_softmax`` (the
-probabilities are its ``exp``).
+:class:`CompoundLoss`, a callable ``compound(pred, target, /, *, mask=None, **aux)`` that
+returns :math:`\sum_k \lambda_k L_k(\text{pred}, \text{target})`. Every term is built (its
+options validated) once, when the compound is built, and configuration conflicts are
+errors then, not at call time. At call time the inputs are validated and aligned once, and
+what several terms read (probabilities, log-probabilities, soft statistics) is computed
+once: Dice and Jaccard with the same statistics options share one set of statistics; a
+Dice term and a cross-entropy term with the same activation share one ``log_softmax``
+(the probabilities are its ``exp``).
 
 :func:`dice_ce_loss` (nnU-Net's default) and :func:`dice_focal_loss` are ready-made
 compounds.
@@ -17,15 +17,51 @@ compounds.
 from __future__ import annotations
 
 import functools
-import math
-import numbers
 from typing import Callable, Mapping
 
-from ._terms import LossTerm, build_term, is_loss, prepare_shared, term_options
-from .distribution import cross_entropy_loss, focal_loss
-from .losses import dice_loss
+from .._validate import check_nonnegative, check_reduction
+from ._term import LossTerm, prepare_terms, term_fields
+from .generalized import (
+    GeneralizedDiceTerm,
+    PenaltyGeneralizedDiceTerm,
+    generalized_dice_loss,
+    penalty_generalized_dice_loss,
+)
+from .lovasz import LovaszHingeTerm, LovaszSoftmaxTerm, lovasz_hinge_loss, lovasz_softmax_loss
+from .pixelwise import CrossEntropyTerm, FocalTerm, cross_entropy_loss, focal_loss
+from .region import (
+    AsymmetricTerm,
+    DiceTerm,
+    FocalTverskyTerm,
+    JaccardTerm,
+    LogCoshDiceTerm,
+    TverskyTerm,
+    asymmetric_loss,
+    dice_loss,
+    focal_tversky_loss,
+    jaccard_loss,
+    log_cosh_dice_loss,
+    tversky_loss,
+)
 
-__all__ = ["combine", "CompoundLoss", "dice_ce_loss", "dice_focal_loss"]
+__all__ = ["TERM_CLASSES", "combine", "CompoundLoss", "dice_ce_loss", "dice_focal_loss"]
+
+#: The term class of every public loss: what :func:`combine` builds for it. Its fields are
+#: the loss's keyword options, with the same defaults (``tests/test_public_api.py``).
+TERM_CLASSES: dict[Callable, type] = {
+    dice_loss: DiceTerm,
+    jaccard_loss: JaccardTerm,
+    tversky_loss: TverskyTerm,
+    focal_tversky_loss: FocalTverskyTerm,
+    asymmetric_loss: AsymmetricTerm,
+    log_cosh_dice_loss: LogCoshDiceTerm,
+    generalized_dice_loss: GeneralizedDiceTerm,
+    penalty_generalized_dice_loss: PenaltyGeneralizedDiceTerm,
+    cross_entropy_loss: CrossEntropyTerm,
+    focal_loss: FocalTerm,
+    lovasz_softmax_loss: LovaszSoftmaxTerm,
+    lovasz_hinge_loss: LovaszHingeTerm,
+}
 
 _SHARED = ("class_axis", "ignore_index", "activation")
 
@@ -37,26 +73,39 @@ def _split_loss(loss) -> tuple[Callable, dict]:
         if loss.args:
             raise TypeError(
                 f"functools.partial of {loss.func!r} binds positional arguments "
-                f"{loss.args!r}; a term may bind keyword options only"
-            )
+                f"{loss.args!r}; a term may bind keyword options only")
         options = {**loss.keywords, **options}
         loss = loss.func
     return loss, options
 
 
+def build_term(func, options: dict) -> LossTerm:
+    """The term of public loss ``func`` with ``options`` (the others: its defaults)."""
+    term_class = TERM_CLASSES[func]
+    fields = term_fields(term_class)
+    if "mask" in options:
+        raise ValueError(f"{func.__name__}: mask is an array of each call, not an option "
+                         "of a compound; pass it when calling the compound")
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        raise TypeError(f"{func.__name__} has no option {', '.join(map(repr, unknown))}; "
+                        f"its options are {', '.join(sorted(fields))}")
+    return term_class(**options)
+
+
 class CompoundLoss:
     """A weighted sum of losses, built by :func:`combine`; call it like a single loss.
 
-    ``compound(pred, target, /, *, mask=None)`` returns the 0-d weighted sum.
-    ``compound.parts(pred, target, /, *, mask=None)`` returns each term's (unweighted)
-    value as a dict, for logging. ``compound.terms`` lists ``(weight, LossTerm)``.
+    ``compound(pred, target, /, *, mask=None, **aux)`` returns the 0-d weighted sum.
+    ``compound.parts(pred, target, /, *, mask=None, **aux)`` returns each term's
+    (unweighted) value as a dict, for logging. ``compound.terms`` lists
+    ``(weight, term)``.
     """
 
-    def __init__(self, weights, terms, names, opaque):
+    def __init__(self, weights, terms, names):
         self._weights = tuple(weights)
         self._terms = tuple(terms)
         self._names = tuple(names)
-        self._opaque = tuple(opaque)
 
     @property
     def terms(self):
@@ -66,42 +115,34 @@ class CompoundLoss:
         body = ", ".join(f"{w!r} * {n}" for w, n in zip(self._weights, self._names))
         return f"CompoundLoss({body})"
 
-    def _values(self, pred, target, mask):
+    def _values(self, pred, target, mask, aux):
         built = [t for t in self._terms if isinstance(t, LossTerm)]
-        if mask is not None and any(self._opaque):
+        opaque = len(built) < len(self._terms)
+        if opaque and (mask is not None or aux):
             raise ValueError(
-                "mask was given, but the compound has a term that is not a regionloss loss "
-                "and cannot receive it; apply the mask inside that term instead"
-            )
-        shared = prepare_shared(built, pred, target, mask) if built else None
-        values = []
-        for term, opaque in zip(self._terms, self._opaque):
-            values.append(term(pred, target) if opaque else term.evaluate(shared))
+                "mask (or an auxiliary array) was given, but the compound has a term that is "
+                "not a regionloss loss and cannot receive it; apply it inside that term")
+        prepared = prepare_terms(built, pred, target, mask, aux) if built else None
+        values = [term.evaluate(prepared) if isinstance(term, LossTerm) else term(pred, target)
+                  for term in self._terms]
+        if prepared is not None:
+            values = [prepared.inputs.poison(v) for v in values]
         return values
 
-    def parts(self, pred, target, /, *, mask=None) -> dict:
+    def parts(self, pred, target, /, *, mask=None, **aux) -> dict:
         """Each term's unweighted value, keyed by name (``name#2`` for repeats)."""
         out, seen = {}, {}
-        for name, value in zip(self._names, self._values(pred, target, mask)):
+        for name, value in zip(self._names, self._values(pred, target, mask, aux)):
             seen[name] = seen.get(name, 0) + 1
             out[name if seen[name] == 1 else f"{name}#{seen[name]}"] = value
         return out
 
-    def __call__(self, pred, target, /, *, mask=None):
+    def __call__(self, pred, target, /, *, mask=None, **aux):
         total = None
-        for weight, value in zip(self._weights, self._values(pred, target, mask)):
+        for weight, value in zip(self._weights, self._values(pred, target, mask, aux)):
             part = value * weight if weight != 1 else value
             total = part if total is None else total + part
         return total
-
-
-def _check_weight(weight, index):
-    if (isinstance(weight, bool) or not isinstance(weight, numbers.Real)
-            or math.isnan(weight) or math.isinf(weight) or weight < 0):
-        raise ValueError(
-            f"term {index}: the weight must be a finite number >= 0; got {weight!r}"
-        )
-    return weight
 
 
 def combine(*terms, **shared) -> CompoundLoss:
@@ -126,8 +167,9 @@ def combine(*terms, **shared) -> CompoundLoss:
     Returns
     -------
     CompoundLoss
-        ``compound(pred, target, /, *, mask=None)``: the weighted sum, a 0-d array.
-        ``mask`` reaches every term.
+        ``compound(pred, target, /, *, mask=None, **aux)``: the weighted sum, a 0-d array.
+        ``mask`` reaches every term; auxiliary arrays (``distance_maps=...``) reach the
+        terms that read them.
 
     Raises
     ------
@@ -145,6 +187,10 @@ def combine(*terms, **shared) -> CompoundLoss:
     activations (MONAI's DiceFocalLoss pairs a softmax Dice with a sigmoid focal loss):
     each applies its own to the same logits.
 
+    See Also
+    --------
+    dice_ce_loss, dice_focal_loss
+
     Examples
     --------
     >>> import functools, numpy as np, regionloss as rl
@@ -160,37 +206,35 @@ def combine(*terms, **shared) -> CompoundLoss:
                         f"{', '.join(unknown)} (set other options on each term)")
     if not terms:
         raise ValueError("combine() needs at least one (weight, loss) term")
-    weights, built, names, opaque = [], [], [], []
+    weights, built, names = [], [], []
     for index, item in enumerate(terms):
         if not isinstance(item, tuple) or len(item) not in (2, 3):
             raise TypeError(f"term {index} must be a tuple (weight, loss) or (weight, loss, "
                             f"options); got {item!r}")
-        weight, loss = _check_weight(item[0], index), item[1]
-        options = dict(item[2]) if len(item) == 3 else {}
+        (weight,) = check_nonnegative(**{f"the weight of term {index}": item[0]})
+        loss = item[1]
         if len(item) == 3 and not isinstance(item[2], Mapping):
             raise TypeError(f"term {index}: options must be a dict; got {item[2]!r}")
+        options = dict(item[2]) if len(item) == 3 else {}
         if not callable(loss):
             raise TypeError(f"term {index}: the loss must be callable; got {loss!r}")
         func, bound = _split_loss(loss)
-        if not is_loss(func):
+        if func not in TERM_CLASSES:
             if options or bound:
                 raise TypeError(f"term {index}: options apply to regionloss losses only; "
                                 f"{loss!r} is not one")
             weights.append(weight)
             built.append(loss)
             names.append(getattr(loss, "__name__", type(loss).__name__))
-            opaque.append(True)
             continue
         options = {**bound, **options}
-        accepted = term_options(func)
+        accepted = term_fields(TERM_CLASSES[func])
         for key, value in shared.items():
             if key not in accepted:  # e.g. the Lovász hinge has no activation (logits)
                 continue
             if key in options and options[key] != value:
-                raise ValueError(
-                    f"term {index} ({func.__name__}) sets {key}={options[key]!r} but "
-                    f"combine() shares {key}={value!r}"
-                )
+                raise ValueError(f"term {index} ({func.__name__}) sets {key}={options[key]!r} "
+                                 f"but combine() shares {key}={value!r}")
             options[key] = value
         try:
             term = build_term(func, options)
@@ -199,12 +243,11 @@ def combine(*terms, **shared) -> CompoundLoss:
         weights.append(weight)
         built.append(term)
         names.append(func.__name__)
-        opaque.append(False)
     _check_conflicts([t for t in built if isinstance(t, LossTerm)])
-    return CompoundLoss(weights, built, names, opaque)
+    return CompoundLoss(weights, built, names)
 
 
-def _check_conflicts(terms: list[LossTerm]) -> None:
+def _check_conflicts(terms: list) -> None:
     """Terms of one compound must read ``pred`` and ``target`` alike and reduce alike."""
     if not terms:
         return
@@ -221,15 +264,13 @@ def _check_conflicts(terms: list[LossTerm]) -> None:
                     f"{first.name} has {attr}={getattr(first, attr)!r} but {term.name} has "
                     f"{attr}={getattr(term, attr)!r}: the terms of a compound read one "
                     f"prediction and one target, so they must agree{spelling}; pass "
-                    f"{attr}=... to combine() to set it once for every term"
-                )
-    on_probs = [t.name for t in terms if t.activation is None]
-    on_logits = [t.name for t in terms if t.activation is not None]
+                    f"{attr}=... to combine() to set it once for every term")
+    on_probs = [t.name for t in terms if not t.reads_logits and t.input_activation is None]
+    on_logits = [t.name for t in terms if t.reads_logits or t.input_activation is not None]
     if on_probs and on_logits:
         raise ValueError(
             f"{', '.join(on_probs)} read pred as probabilities (activation=None) but "
-            f"{', '.join(on_logits)} read it as logits: one prediction cannot be both"
-        )
+            f"{', '.join(on_logits)} read it as logits: one prediction cannot be both")
     reductions = {t.reduction for t in terms}
     if "none" in reductions:
         raise ValueError("reduction='none' has a different shape for each loss; a compound "
@@ -240,23 +281,6 @@ def _check_conflicts(terms: list[LossTerm]) -> None:
 
 
 # --------------------------------------------------------------------------- ready-made
-
-
-def _check_reduction_for_compound(reduction):
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"reduction must be 'mean' or 'sum' for a compound loss; got "
-                         f"{reduction!r}")
-
-
-#: The options of the ready-made compounds that reach their Dice part.
-_DICE_PART_OPTIONS = ("include_background", "class_weights", "per_sample", "smooth_nr",
-                      "smooth_dr", "squared", "soft_labels", "reduction")
-
-
-def _dice_part(weight, options):
-    """The ``(weight, dice_loss, options)`` term of :func:`dice_ce_loss` and
-    :func:`dice_focal_loss`, from the caller's keyword arguments."""
-    return (weight, dice_loss, {name: options[name] for name in _DICE_PART_OPTIONS})
 
 
 def dice_ce_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore_index=None,
@@ -292,15 +316,38 @@ def dice_ce_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore
     -------
     array
         0-d, in ``pred``'s namespace and device.
+
+    See Also
+    --------
+    combine, dice_loss, cross_entropy_loss
+
+    References
+    ----------
+    .. [1] F. Isensee et al., "nnU-Net: a self-configuring method for deep learning-based
+       biomedical image segmentation", Nature Methods 18, 2021 (Dice + CE, weights 1 and 1).
+    .. [2] MONAI ``DiceCELoss``.
+
+    Examples
+    --------
+    >>> import numpy as np, regionloss
+    >>> logits = np.zeros((1, 2, 2, 3), dtype=np.float32)
+    >>> labels = np.array([[[0, 1], [2, 2]]])
+    >>> total = regionloss.dice_ce_loss(logits, labels)
+    >>> parts = regionloss.dice_loss(logits, labels) + regionloss.cross_entropy_loss(logits, labels)
+    >>> bool(abs(float(total) - float(parts)) < 1e-6)
+    True
     """
-    _check_reduction_for_compound(reduction)
-    compound = combine(
-        _dice_part(dice_weight, locals()),
-        (ce_weight, cross_entropy_loss, dict(label_smoothing=label_smoothing,
-                                             reduction=reduction)),
-        class_axis=class_axis, activation=activation, ignore_index=ignore_index,
-    )
-    return compound(pred, target, mask=mask)
+    dice_weight, ce_weight = check_nonnegative(dice_weight=dice_weight, ce_weight=ce_weight)
+    check_reduction(reduction, ("mean", "sum"))
+    dice = DiceTerm(class_axis=class_axis, activation=activation, ignore_index=ignore_index,
+                    include_background=include_background, class_weights=class_weights,
+                    per_sample=per_sample, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
+                    squared=squared, soft_labels=soft_labels, reduction=reduction)
+    ce = CrossEntropyTerm(class_axis=class_axis, activation=activation,
+                          ignore_index=ignore_index, label_smoothing=label_smoothing,
+                          reduction=reduction)
+    return CompoundLoss((dice_weight, ce_weight), (dice, ce), ("dice_loss", "cross_entropy_loss"))(
+        pred, target, mask=mask)
 
 
 def dice_focal_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore_index=None,
@@ -334,11 +381,33 @@ def dice_focal_loss(pred, target, /, *, class_axis=-1, activation="softmax", ign
     -------
     array
         0-d, in ``pred``'s namespace and device.
+
+    See Also
+    --------
+    combine, dice_loss, focal_loss
+
+    References
+    ----------
+    .. [1] W. Zhu et al., "AnatomyNet: deep learning for fast and fully automated
+       whole-volume segmentation of head and neck anatomy", Medical Physics 46, 2019
+       (Dice + focal).
+
+    Examples
+    --------
+    >>> import numpy as np, regionloss
+    >>> logits = np.zeros((1, 2, 2, 3), dtype=np.float32)
+    >>> labels = np.array([[[0, 1], [2, 2]]])
+    >>> bool(float(regionloss.dice_focal_loss(logits, labels)) > 0)
+    True
     """
-    _check_reduction_for_compound(reduction)
-    compound = combine(
-        _dice_part(dice_weight, locals()),
-        (focal_weight, focal_loss, dict(gamma=gamma, alpha=alpha, reduction=reduction)),
-        class_axis=class_axis, activation=activation, ignore_index=ignore_index,
-    )
-    return compound(pred, target, mask=mask)
+    dice_weight, focal_weight = check_nonnegative(dice_weight=dice_weight,
+                                                  focal_weight=focal_weight)
+    check_reduction(reduction, ("mean", "sum"))
+    dice = DiceTerm(class_axis=class_axis, activation=activation, ignore_index=ignore_index,
+                    include_background=include_background, class_weights=class_weights,
+                    per_sample=per_sample, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
+                    squared=squared, soft_labels=soft_labels, reduction=reduction)
+    focal = FocalTerm(gamma=gamma, alpha=alpha, class_axis=class_axis, activation=activation,
+                      ignore_index=ignore_index, reduction=reduction)
+    return CompoundLoss((dice_weight, focal_weight), (dice, focal),
+                        ("dice_loss", "focal_loss"))(pred, target, mask=mask)

@@ -23,7 +23,7 @@ Conventions (details, measured comparisons and the reasons in ``docs/surface.md`
 * **Backends**: NumPy through SciPy, CuPy through ``cupyx.scipy.ndimage`` (the work stays on
   the GPU). JAX, PyTorch, array-api-strict, Dask and other namespaces are copied to NumPy on
   the host and the result is copied back to the caller's namespace and device (the only
-  backend-aware code is in :mod:`regionloss._surface_kernels`). These
+  backend-aware code is in :mod:`regionloss._kernels.surface`). These
   metrics are not differentiable and cannot run under ``jax.jit``: their work depends on
   the data.
 * **Cost**: per (sample, class), the work is confined to the bounding box of the union of
@@ -42,10 +42,20 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import _surface_kernels as _k
-from ._average import check_zero_division, nanmean
-from ._backend import namespace
-from ._labels import check_label_range, equal_label
+from .._kernels import surface as _k
+from .._kernels.arrays import namespace, result_like
+from .._reduce import nanmean
+from .._validate import (
+    check_bool,
+    check_choice,
+    check_ignore_index,
+    check_int,
+    check_label_range,
+    check_real,
+    check_zero_division,
+    equal_label,
+)
+from .confusion import check_label_maps
 
 __all__ = [
     "hausdorff_distance",
@@ -74,64 +84,26 @@ def _is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _check_real(value, name: str, *, allow_nan: bool = True, allow_inf: bool = True,
-                minimum: float | None = None) -> float:
-    if not _is_real(value):
-        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
-    value = float(value)
-    if math.isnan(value):
-        if not allow_nan:
-            raise ValueError(f"{name} must not be NaN")
-        return value
-    if math.isinf(value) and not allow_inf:
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return value
-
-
 def _check_num_classes(num_classes, include_background: bool) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral):
-        raise TypeError(f"num_classes must be an int, got {num_classes!r}")
-    num_classes = int(num_classes)
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    num_classes = check_int("num_classes", num_classes, minimum=1)
     if not include_background and num_classes < 2:
         raise ValueError(
             f"include_background=False drops class 0, which leaves no class with "
-            f"num_classes={num_classes}"
-        )
+            f"num_classes={num_classes}")
     return num_classes
 
 
-def _check_arrays(pred, target):
-    """Namespace, dtype and shape checks from metadata only."""
-    try:
-        xp = namespace(pred, target)
-    except TypeError as exc:
-        raise TypeError(
-            "pred and target must be arrays of one array library (NumPy, CuPy, JAX, "
-            f"PyTorch, ...): {exc}"
-        ) from exc
-    for name, x in (("pred", pred), ("target", target)):
-        if not (xp.isdtype(x.dtype, "integral") or xp.isdtype(x.dtype, "bool")):
-            raise TypeError(
-                f"{name} must be an integer label map (or a boolean mask, read as labels "
-                f"0 and 1), got dtype {x.dtype}; turn scores into labels first (argmax over "
-                "classes, or a threshold)"
-            )
-    if tuple(pred.shape) != tuple(target.shape):
-        raise ValueError(
-            f"pred and target must have the same shape, got {tuple(pred.shape)} and "
-            f"{tuple(target.shape)}"
-        )
+def _check_arrays(pred, target, ignore_index):
+    """Namespace, dtype and shape checks from metadata only; NumPy arrays next to another
+    library's are converted to it. Returns ``(pred, target)``."""
+    _, pred, target, _, _ = check_label_maps(pred, target, num_classes=1,
+                                             ignore_index=ignore_index, per_sample=True)
     if pred.ndim not in (3, 4):
         raise ValueError(
             "pred and target must be label maps with a sample axis 0 and 2 or 3 spatial "
             f"axes, (N, H, W) or (N, D, H, W); got shape {tuple(pred.shape)} "
-            "(add a sample axis for a single image: x[None])"
-        )
-    return xp
+            "(add a sample axis for a single image: x[None])")
+    return pred, target
 
 
 def _check_spacing(spacing, ndim: int) -> tuple:
@@ -187,7 +159,7 @@ def _check_tolerance(tolerance, num_classes: int) -> np.ndarray:
 
 
 def _check_average(average, per_sample) -> str:
-    if per_sample is not True:
+    if check_bool("per_sample", per_sample) is not True:
         raise ValueError(
             f"per_sample={per_sample!r} is not supported by boundary metrics: distances "
             "between the surfaces of different samples mean nothing, so they are always "
@@ -206,9 +178,7 @@ def _check_average(average, per_sample) -> str:
 
 
 def _check_combine(combine, allowed, name="combine") -> str:
-    if combine not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}, got {combine!r}")
-    return combine
+    return check_choice(name, combine, allowed)
 
 
 # --------------------------------------------------------------------------- the engine
@@ -252,9 +222,6 @@ class _Spec:
 def _compute(pred, target, *, num_classes, specs: dict, spacing, ignore_index,
              include_background, zero_division, empty_distance):
     """Every spec of ``specs`` as a (N, C or C-1) array of the kernel library (NumPy/CuPy)."""
-    if ignore_index is not None and (isinstance(ignore_index, bool)
-                                     or not isinstance(ignore_index, numbers.Integral)):
-        raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
     mod, p = _k.to_kernel(pred)
     _, t = _k.to_kernel(target)
     spatial_ndim = p.ndim - 1
@@ -311,7 +278,7 @@ def _macro(values):
     """Mean over classes (NaN skipped, inf kept), then over samples (NaN skipped): 0-d.
 
     ``values`` is the (N, K) kernel result (NumPy or CuPy); the NaN-aware mean is the
-    overlap metrics' own (:func:`regionloss._average.nanmean`), NaN where nothing is left.
+    overlap metrics' own (:func:`regionloss._reduce.nanmean`), NaN where nothing is left.
     """
     xp = namespace(values)
     return nanmean(xp, nanmean(xp, values, -1), 0)
@@ -320,13 +287,16 @@ def _macro(values):
 def _run(pred, target, *, num_classes, specs, spacing, ignore_index, include_background,
          zero_division, empty_distance):
     """Validate the common options, compute every spec, return (kernel module, results)."""
-    _check_arrays(pred, target)
+    ignore_index = check_ignore_index(ignore_index)
+    pred, target = _check_arrays(pred, target, ignore_index)
+    include_background = check_bool("include_background", include_background)
     num_classes = _check_num_classes(num_classes, include_background)
     zero_division = check_zero_division(zero_division)
     if empty_distance is not None:
-        empty_distance = _check_real(empty_distance, "empty_distance", minimum=0.0)
+        empty_distance = check_real("empty_distance", empty_distance, minimum=0.0,
+                                    allow_nan=True, allow_inf=True)
     kwargs = dict(num_classes=num_classes, specs=specs, spacing=spacing,
-                  ignore_index=ignore_index, include_background=bool(include_background),
+                  ignore_index=ignore_index, include_background=include_background,
                   zero_division=zero_division, empty_distance=empty_distance)
     with _k.kernel_device(pred):
         mod, out = _compute(pred, target, **kwargs)
@@ -416,16 +386,14 @@ def hausdorff_distance(pred, target, /, *, num_classes: int, spacing=None,
     ``percentile=95, combine="max", empty_distance=float("nan")``. See ``docs/surface.md``.
     """
     average = _check_average(average, per_sample)
-    q = _check_real(percentile, "percentile", allow_nan=False, allow_inf=False, minimum=0.0)
-    if q > 100.0:
-        raise ValueError(f"percentile must be in [0, 100], got {percentile!r}")
+    q = check_real("percentile", percentile, minimum=0.0, maximum=100.0)
     _check_combine(combine, ("max", "pooled"))
-    mode = "directed" if directed else combine
+    mode = "directed" if check_bool("directed", directed) else combine
     specs = {"hd": _Spec("hd", q=q, mode=mode)}
     mod, out = _run(pred, target, num_classes=num_classes, specs=specs, spacing=spacing,
                         ignore_index=ignore_index, include_background=include_background,
                         zero_division=zero_division, empty_distance=empty_distance)
-    return _finish(mod, out["hd"], average, pred)
+    return _finish(mod, out["hd"], average, result_like(pred, target))
 
 
 def average_surface_distance(pred, target, /, *, num_classes: int, spacing=None,
@@ -472,12 +440,12 @@ def average_surface_distance(pred, target, /, *, num_classes: int, spacing=None,
     """
     average = _check_average(average, per_sample)
     _check_combine(combine, ("pooled", "mean"))
-    mode = combine if symmetric else "directed"
+    mode = combine if check_bool("symmetric", symmetric) else "directed"
     specs = {"asd": _Spec("asd", mode=mode)}
     mod, out = _run(pred, target, num_classes=num_classes, specs=specs, spacing=spacing,
                         ignore_index=ignore_index, include_background=include_background,
                         zero_division=zero_division, empty_distance=empty_distance)
-    return _finish(mod, out["asd"], average, pred)
+    return _finish(mod, out["asd"], average, result_like(pred, target))
 
 
 def surface_dice(pred, target, /, *, num_classes: int, tolerance, spacing=None,
@@ -526,7 +494,7 @@ def surface_dice(pred, target, /, *, num_classes: int, tolerance, spacing=None,
     mod, out = _run(pred, target, num_classes=num_classes, specs=specs, spacing=spacing,
                         ignore_index=ignore_index, include_background=include_background,
                         zero_division=zero_division, empty_distance=empty_distance)
-    return _finish(mod, out["nsd"], average, pred)
+    return _finish(mod, out["nsd"], average, result_like(pred, target))
 
 
 def surface_metrics(pred, target, /, *, num_classes: int,
@@ -583,4 +551,5 @@ def surface_metrics(pred, target, /, *, num_classes: int,
     mod, out = _run(pred, target, num_classes=num_classes, specs=specs, spacing=spacing,
                         ignore_index=ignore_index, include_background=include_background,
                         zero_division=zero_division, empty_distance=empty_distance)
-    return {name: _k.from_kernel(mod, out[name], pred) for name in names}
+    like = result_like(pred, target)
+    return {name: _k.from_kernel(mod, out[name], like) for name in names}

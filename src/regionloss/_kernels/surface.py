@@ -1,4 +1,4 @@
-"""Backend-specific kernels for the boundary metrics (:mod:`regionloss.surface`).
+"""Backend-specific kernels for the boundary metrics (:mod:`regionloss.metrics.surface`).
 
 Distance transforms and binary erosion are not part of the array API standard, and the
 boundary metrics are neither differentiable nor jit-able (their work depends on the data:
@@ -13,7 +13,7 @@ Every other namespace (JAX, PyTorch, array-api-strict, Dask, ...) is copied to a
 array on the host first (:func:`to_kernel`), and the (N, C) or 0-d result is copied back
 (:func:`from_kernel`). The work on a CuPy array runs on the GPU that holds it
 (:func:`kernel_device`). These three are the only places of the boundary metrics that know
-which library the caller uses: :mod:`regionloss.surface` itself never branches on it.
+which library the caller uses: :mod:`regionloss.metrics.surface` never branches on it.
 
 Fast path and fallback (the project's rule for backend-specific code):
 
@@ -69,24 +69,15 @@ def to_kernel(x: Any):
         import cupy
 
         return cupy, x
-    if aac.is_jax_array(x):
-        import jax
+    from .arrays import is_concrete, to_numpy
 
-        if isinstance(x, jax.core.Tracer):
-            raise TypeError(
-                "boundary metrics (regionloss.surface) cannot run under jax.jit, grad or "
-                "vmap: their work (bounding boxes, numbers of surface voxels) depends on the "
-                "data. Call them on concrete arrays, outside the traced function."
-            )
-        return np, np.asarray(x)
-    if aac.is_torch_array(x):
-        return np, x.detach().cpu().numpy()
-    if aac.is_dask_array(x):
-        return np, np.asarray(x.compute())
-    try:
-        return np, np.from_dlpack(x)
-    except Exception:  # noqa: BLE001 - not DLPack-capable: the buffer protocol / __array__
-        return np, np.asarray(x)
+    if aac.is_jax_array(x) and not is_concrete(x):
+        raise TypeError(
+            "boundary metrics cannot run under jax.jit, grad or vmap: their work (bounding "
+            "boxes, numbers of surface voxels) depends on the data. Call them on concrete "
+            "arrays, outside the traced function."
+        )
+    return np, to_numpy(x)
 
 
 def kernel_device(x: Any):
@@ -125,8 +116,7 @@ def from_kernel(mod, values, like: Any):
 
     if aac.is_numpy_array(like):
         return values
-    from ._backend import namespace
-    from ._counting import count_float_dtype, state_device
+    from .arrays import count_float_dtype, namespace, state_device
 
     xp = namespace(like)
     dtype = count_float_dtype(xp) if values.dtype.kind == "f" else None

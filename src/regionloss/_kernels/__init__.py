@@ -1,0 +1,22 @@
+"""The kernel layer: every piece of regionloss that asks which array library it runs on.
+
+Everything outside this subpackage is written once against the Python array API standard
+and never branches on the backend (``tests/test_architecture.py`` enforces it). Code here
+may, for one of two reasons: the standard has no such operation (activations, counting,
+distance transforms, pooling, host/device moves), or a backend's native operation is
+measurably faster than the standard formulation. Every fast path keeps a standard fallback,
+a test that both agree, and a benchmark in ``benchmarks/`` that shows why it exists.
+
+Modules
+-------
+arrays
+    Namespaces, devices, concreteness, the dtype policy (accumulation and count dtypes),
+    host copies, capability probes.
+activations
+    Softmax, log-softmax, sigmoid, log-sigmoid (native on JAX and PyTorch).
+counting
+    Confusion counts from integer label maps (native ``bincount``, a standard fallback),
+    with the NumPy block kernels in :mod:`~regionloss._kernels.counting_numpy`.
+surface
+    SciPy / ``cupyx.scipy`` kernels of the boundary metrics.
+"""

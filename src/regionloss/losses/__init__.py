@@ -1,0 +1,40 @@
+"""Losses: region (Dice family), generalized Dice, pixel-wise, Lovász, and compounds.
+
+Every loss is a ``def`` with positional-only arrays and keyword-only options that builds
+its term (:mod:`regionloss.losses._term`) and evaluates it; :func:`combine` builds several
+terms and evaluates them on one set of prepared inputs.
+"""
+
+from .compound import CompoundLoss, combine, dice_ce_loss, dice_focal_loss
+from .generalized import generalized_dice_loss, penalty_generalized_dice_loss
+from .lovasz import lovasz_hinge_loss, lovasz_softmax_loss
+from .pixelwise import cross_entropy_loss, focal_loss
+from .region import (
+    asymmetric_loss,
+    dice_loss,
+    focal_tversky_loss,
+    iou_loss,
+    jaccard_loss,
+    log_cosh_dice_loss,
+    tversky_loss,
+)
+
+__all__ = [
+    "asymmetric_loss",
+    "combine",
+    "CompoundLoss",
+    "cross_entropy_loss",
+    "dice_ce_loss",
+    "dice_focal_loss",
+    "dice_loss",
+    "focal_loss",
+    "focal_tversky_loss",
+    "generalized_dice_loss",
+    "iou_loss",
+    "jaccard_loss",
+    "log_cosh_dice_loss",
+    "lovasz_hinge_loss",
+    "lovasz_softmax_loss",
+    "penalty_generalized_dice_loss",
+    "tversky_loss",
+]

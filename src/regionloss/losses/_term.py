@@ -1,0 +1,182 @@
+"""The loss protocol: a term is a frozen, validated options object with an ``evaluate``.
+
+Every public loss is a ``def`` that builds its term and calls it::
+
+    def dice_loss(pred, target, /, *, class_axis=-1, ..., reduction="mean"):
+        return DiceTerm(class_axis=class_axis, ..., reduction=reduction)(pred, target, mask=mask)
+
+* A term (:class:`LossTerm` subclass) is a frozen dataclass whose fields are the loss's
+  keyword options, with the public function's defaults; ``__post_init__`` checks them once
+  (:mod:`regionloss._validate`), and :meth:`LossTerm.evaluate` is the loss's arithmetic:
+  statistics → formula → reduction, on :class:`Prepared` inputs.
+* :class:`Prepared` holds a call's validated, aligned inputs (:func:`regionloss._inputs.
+  prepare`) and a memo of what several terms may read: probabilities and log-probabilities
+  per activation, soft statistics per configuration, reference volumes. Per-call auxiliary
+  arrays (distance maps) travel in it too, by keyword, like ``mask``.
+* :func:`regionloss.combine` builds several terms once and evaluates them on one
+  :class:`Prepared`, so inputs are validated once and statistics computed once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from .._inputs import LossInputs, prepare
+from .._kernels.activations import activate, log_sigmoid, log_softmax
+from .._kernels.arrays import align
+from .._stats import SoftStats, soft_statistics
+from .._validate import (
+    check_activation_channels,
+    check_class_axis,
+    check_ignore_index,
+    check_reduction,
+)
+
+__all__ = ["LossTerm", "Prepared", "prepare_terms", "term_fields"]
+
+
+class Prepared:
+    """A loss call's prepared inputs and a memo of what several terms may read.
+
+    Each quantity is computed on first use and reused: the probabilities and
+    log-probabilities per activation, the soft statistics per configuration, the reference
+    volumes. When a term of the call reads the log-probabilities of an activation
+    (``log_first``), its probabilities are ``exp`` of them, not a second activation.
+    """
+
+    def __init__(self, inputs: LossInputs, *, log_first=frozenset(), aux=None):
+        self.inputs = inputs
+        self.xp = inputs.xp
+        self.aux = {} if aux is None else aux
+        self._log_first = log_first
+        self._memo: dict = {}
+
+    def log_probs(self, activation):
+        """``log_softmax`` over the class axis, or ``log_sigmoid`` (stable, from logits)."""
+        key = ("log_probs", activation)
+        if key not in self._memo:
+            x, axis = self.inputs.pred, self.inputs.class_axis
+            self._memo[key] = (log_softmax(self.xp, x, axis) if activation == "softmax"
+                               else log_sigmoid(self.xp, x))
+        return self._memo[key]
+
+    def probs(self, activation):
+        """Probabilities after ``activation`` (``exp`` of the log-probabilities if shared)."""
+        key = ("probs", activation)
+        if key not in self._memo:
+            if activation in self._log_first:
+                self._memo[key] = self.xp.exp(self.log_probs(activation))
+            else:
+                self._memo[key] = activate(self.xp, self.inputs.pred, activation,
+                                           self.inputs.class_axis)
+        return self._memo[key]
+
+    def stats(self, activation, *, per_sample, squared=False, soft_labels=False) -> SoftStats:
+        """Soft statistics, (N, C) per sample or (C,) pooled."""
+        key = ("stats", activation, per_sample, squared, soft_labels)
+        if key not in self._memo:
+            inputs = self.inputs
+            self._memo[key] = soft_statistics(
+                self.xp, self.probs(activation), inputs.target, inputs.weight,
+                sum_axes=inputs.sum_axes(per_sample), squared=squared, soft_labels=soft_labels)
+        return self._memo[key]
+
+    def volumes(self, *, per_sample):
+        """Reference volumes ``Σ w·y`` per (sample, class), or per class when pooled."""
+        key = ("volumes", per_sample)
+        if key not in self._memo:
+            inputs = self.inputs
+            y = inputs.target if inputs.weight is None else inputs.target * inputs.weight
+            self._memo[key] = self.xp.sum(y, axis=inputs.sum_axes(per_sample))
+        return self._memo[key]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LossTerm:
+    """Base of every loss term: how ``pred`` and ``target`` are read, and the reduction.
+
+    Subclasses add their options as fields (same names and defaults as the public
+    function), check them in ``__post_init__`` (calling ``super().__post_init__()``), and
+    implement :meth:`evaluate`.
+
+    Class attributes
+    ----------------
+    name : str
+        The public loss the term stands for.
+    reads_logits : bool
+        True for a term that uses ``pred`` as it is, with no activation (the Lovász hinge):
+        the call then reads ``pred`` like 'sigmoid' (any channel count).
+    log_activation : bool
+        True for a term that reads log-probabilities (cross-entropy, focal): a compound
+        then takes the probabilities as their ``exp``.
+    aux_names : tuple of str
+        Names of the per-call auxiliary arrays the term reads (passed by keyword).
+    """
+
+    name: ClassVar[str] = "loss"
+    reads_logits: ClassVar[bool] = False
+    log_activation: ClassVar[bool] = False
+    aux_names: ClassVar[tuple] = ()
+
+    class_axis: Any = -1
+    ignore_index: Any = None
+    reduction: str = "mean"
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        set_(self, "class_axis", check_class_axis(self.class_axis))
+        set_(self, "ignore_index", check_ignore_index(self.ignore_index))
+        check_reduction(self.reduction)
+
+    @property
+    def input_activation(self):
+        """The activation the call's inputs are checked for ('sigmoid' for raw logits)."""
+        return "sigmoid" if self.reads_logits else getattr(self, "activation", None)
+
+    def evaluate(self, prepared: Prepared):
+        """The loss on prepared inputs (0-d, or the 'none' array)."""
+        raise NotImplementedError
+
+    def __call__(self, pred, target, /, *, mask=None, **aux):
+        prepared = prepare_terms((self,), pred, target, mask, aux)
+        return prepared.inputs.poison(self.evaluate(prepared))
+
+
+def term_fields(term_class) -> dict:
+    """The options of a term class and their defaults (the public function's keywords)."""
+    return {f.name: f.default for f in dataclasses.fields(term_class)}
+
+
+def prepare_terms(terms, pred, target, mask, aux=None) -> Prepared:
+    """Validate and align the inputs once for ``terms`` (which agree on how to read them).
+
+    The first term's ``class_axis``, ``ignore_index`` and activation drive
+    :func:`regionloss._inputs.prepare`; every other term's activation is checked against
+    the channel count; the auxiliary arrays the terms name must be given (and nothing
+    else), and are aligned to the prediction's namespace and device.
+    """
+    first = terms[0]
+    inputs = prepare(pred, target, class_axis=first.class_axis,
+                     activation=first.input_activation, ignore_index=first.ignore_index,
+                     mask=mask)
+    if len(terms) > 1:
+        channels = inputs.num_classes if inputs.had_class_axis else None
+        for term in terms[1:]:
+            if not term.reads_logits:
+                check_activation_channels(term.input_activation, channels)
+    wanted = {name for term in terms for name in term.aux_names}
+    given = set(aux or ())
+    if given != wanted:
+        missing, extra = sorted(wanted - given), sorted(given - wanted)
+        what = []
+        if missing:
+            what.append(f"missing {', '.join(missing)}")
+        if extra:
+            what.append(f"unexpected keyword argument(s) {', '.join(extra)}")
+        raise TypeError(f"{', '.join(t.name for t in terms)}: {'; '.join(what)}")
+    if aux:
+        aux = {name: align(inputs.xp, value, inputs.pred) for name, value in aux.items()}
+    log_first = frozenset(getattr(t, "activation", None) for t in terms if t.log_activation)
+    return Prepared(inputs, log_first=log_first, aux=aux)
+
