@@ -56,9 +56,11 @@ def safe_divide(xp, numerator, denominator, fill):
     not zero: it gives NaN.
     """
     zero = denominator == 0
-    safe = xp.where(zero, scalar(xp, 1.0, denominator), denominator)
+    device = device_of(denominator)
+    safe = xp.where(zero, xp.asarray(1.0, dtype=denominator.dtype, device=device),
+                    denominator)
     quotient = numerator / safe
-    return xp.where(zero, scalar(xp, fill, quotient), quotient)
+    return xp.where(zero, xp.asarray(fill, dtype=quotient.dtype, device=device), quotient)
 
 
 def overlap_index(tp, fp, fn, *, w_tp, w_fp, w_fn, smooth_nr=0.0, smooth_dr=0.0, empty=1.0):

@@ -25,20 +25,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ._kernels.arrays import (
-    align,
-    comparable_labels,
-    device_of,
-    float_dtype,
-    is_concrete,
-    is_floating,
-    namespace,
-    to_float,
-)
+from array_api_compat import device as device_of
+
+from ._kernels.arrays import common, comparable_labels, is_concrete, is_floating, to_float
 from ._validate import (
     bad_labels_message,
     check_activation_channels,
-    check_ignore_index,
     describe_bad_labels,
     equal_label,
     find_bad_labels,
@@ -74,6 +66,8 @@ class LossInputs:
         False when the caller passed ``class_axis=None``.
     dtype : dtype
         The accumulation dtype (float32, or float64 for float64 predictions).
+    spatial_axes : tuple of int
+        Every axis of ``pred`` but the sample axis 0 and the class axis.
     invalid : 0-d bool array or None
         Traced label maps only: True when a label is out of range (the loss becomes NaN).
     mask_given : bool
@@ -89,13 +83,9 @@ class LossInputs:
     num_classes: int
     had_class_axis: bool
     dtype: Any
+    spatial_axes: tuple = ()
     invalid: Any = None
     mask_given: bool = False
-
-    @property
-    def spatial_axes(self) -> tuple[int, ...]:
-        """Every axis but the sample axis 0 and the class axis."""
-        return tuple(a for a in range(1, self.pred.ndim) if a != self.class_axis)
 
     def sum_axes(self, per_sample: bool) -> tuple[int, ...]:
         """Axes summed into statistics: spatial axes, plus the sample axis when pooling."""
@@ -113,10 +103,6 @@ class LossInputs:
 
 def _shape_str(shape) -> str:
     return str(tuple(int(s) for s in shape))
-
-
-def _is_integral(xp, dtype) -> bool:
-    return xp.isdtype(dtype, ("integral", "bool"))
 
 
 def _concrete_range(xp, x):
@@ -189,9 +175,9 @@ def _label_check(xp, labels, num_classes: int, ignore_index, *, binary: bool):
     (``jax.jit``): return a 0-d bool array, True when some label is out of range.
     """
     allowed = 2 if binary else num_classes
-    # a concrete constant inside jit still yields tracers: probe one element first
+    # a concrete constant inside jit still yields tracers: probe one element too
     if is_concrete(labels) and is_concrete(xp.reshape(labels, (-1,))[:1]):
-        bad = find_bad_labels(labels, num_classes=allowed, ignore_index=ignore_index)
+        bad = find_bad_labels(labels, num_classes=allowed, ignore_index=ignore_index, xp=xp)
         if bad is None:
             return None
         text = describe_bad_labels("target", bad, num_classes=allowed,
@@ -240,33 +226,30 @@ def prepare(pred, target, *, class_axis, activation, ignore_index=None, mask=Non
         Checked against the channel count; None also checks that ``pred`` holds
         probabilities (concrete arrays).
     ignore_index : int or None
-        Label whose pixels leave every sum (integer targets only).
+        Label whose pixels leave every sum (integer targets only); already checked by the
+        caller's options object.
     mask : array or None
         Per-pixel weights broadcastable to ``pred``'s shape without the class axis
         (finite, >= 0; checked on concrete arrays).
     """
-    xp = namespace(pred, target, mask, names=("pred", "target", "mask"))
-    pred = align(xp, pred, target)
-    target = align(xp, target, pred)
-    mask = align(xp, mask, pred)
-    if not is_floating(xp, pred.dtype):
+    xp, pred, target, mask = common(pred, target, mask, names=("pred", "target", "mask"))
+    if not xp.isdtype(pred.dtype, "real floating") and not is_floating(xp, pred.dtype):
         raise TypeError("pred must be a floating-point array (logits or probabilities); got "
                         f"dtype {pred.dtype}")
     if pred.ndim < 2:
         raise ValueError(f"pred has shape {_shape_str(pred.shape)}: it needs a sample axis 0 "
                          "and at least one more axis")
-    ignore_index = check_ignore_index(ignore_index)
 
     had_class_axis = class_axis is not None
     if had_class_axis:
         axis = normalize_axis(class_axis, pred.ndim)
         num_classes = pred.shape[axis]
-        spatial = tuple(s for i, s in enumerate(pred.shape) if i != axis)
+        spatial = tuple(pred.shape[:axis]) + tuple(pred.shape[axis + 1:])
         if target.ndim == pred.ndim - 1:
             is_label_map = True
             if tuple(target.shape) != spatial:
                 raise _target_shape_error(pred.shape, target.shape, class_axis, axis, spatial)
-            if not _is_integral(xp, target.dtype):
+            if not xp.isdtype(target.dtype, ("integral", "bool")):
                 raise TypeError(
                     "target has pred's shape without the class axis, so it is read as a "
                     f"label map, which needs an integer dtype; got {target.dtype} (use "
@@ -291,16 +274,17 @@ def prepare(pred, target, *, class_axis, activation, ignore_index=None, mask=Non
             raise ValueError(
                 f"with class_axis=None, target must have pred's shape "
                 f"{_shape_str(pred.shape)}; got {_shape_str(target.shape)}")
-        is_label_map = _is_integral(xp, target.dtype)
+        is_label_map = xp.isdtype(target.dtype, ("integral", "bool"))
 
-    check_activation_channels(activation, num_classes if had_class_axis else None)
+    if activation == "softmax":
+        check_activation_channels(activation, num_classes if had_class_axis else None)
     if ignore_index is not None and not is_label_map:
         raise ValueError(
             "ignore_index applies to integer label maps, but target is a dense "
             f"{target.dtype} array of pred's shape; pass a per-pixel mask=... instead")
 
-    dtype = float_dtype(xp, pred.dtype)
-    x = to_float(xp, pred, dtype)
+    x = to_float(xp, pred)
+    dtype = x.dtype
     if not had_class_axis:
         x = xp.expand_dims(x, axis=axis)
 
@@ -345,9 +329,11 @@ def prepare(pred, target, *, class_axis, activation, ignore_index=None, mask=Non
         dense = xp.where(kept, dense, zero)
     if activation is None:
         check_probabilities(xp, x)  # after the selection: ignored pixels may hold anything
+    spatial_axes = tuple(range(1, axis)) + tuple(range(axis + 1, x.ndim))
     return LossInputs(xp=xp, pred=x, target=dense, labels=labels, weight=weight,
                       class_axis=axis, num_classes=num_classes, had_class_axis=had_class_axis,
-                      dtype=dtype, invalid=invalid, mask_given=mask is not None)
+                      dtype=dtype, spatial_axes=spatial_axes, invalid=invalid,
+                      mask_given=mask is not None)
 
 
 def _align_mask(xp, mask, spatial, axis, dtype):

@@ -100,16 +100,18 @@ def reduce_losses(xp, per_class, *, num_classes: int, include_background: bool,
     array
         0-d for ``'mean'``/``'sum'``; (N, K) or (K,) for ``'none'``.
     """
-    kept = select_classes(per_class, include_background=include_background)
+    first = 0 if include_background else 1   # class 0 dropped without the background
+    kept = per_class[..., first:]
     if selected is not None:
-        selected = select_classes(selected, include_background=include_background)
+        selected = selected[..., first:]
         kept = xp.where(selected > 0, kept, xp.zeros_like(kept))
     if reduction == "none":
         return kept
-    weights = check_class_weights(xp, class_weights, num_classes, per_class.dtype,
-                                  device_of(per_class), include_background=include_background)
-    if weights is not None:
-        weights = select_classes(weights, include_background=include_background)
+    weights = None
+    if class_weights is not None:
+        weights = check_class_weights(xp, class_weights, num_classes, per_class.dtype,
+                                      device_of(per_class),
+                                      include_background=include_background)[first:]
     return reduce_samples(xp, class_mean(xp, kept, weights=weights, selected=selected),
                           reduction)
 

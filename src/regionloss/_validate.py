@@ -43,6 +43,7 @@ __all__ = [
     "check_int",
     "check_real",
     "check_nonnegative",
+    "check_options",
     "check_choice",
     "check_class_axis",
     "normalize_axis",
@@ -145,7 +146,7 @@ def check_real(name: str, value, *, minimum: float | None = None,
             return value
         raise ValueError(f"{name} must be a number, not NaN")
     if math.isinf(value) and not allow_inf:
-        raise ValueError(f"{name} must be finite; got {value!r}")
+        raise ValueError(f"{name} must be a finite number; got {value!r}")
     low_ok = (minimum is None or (value > minimum if open_minimum else value >= minimum))
     if not low_ok or (maximum is not None and value > maximum):
         if minimum is not None and maximum is not None:
@@ -174,8 +175,10 @@ def check_nonnegative(**values) -> tuple:
 
 def check_choice(name: str, value, choices: Sequence):
     """``value`` if it is one of ``choices`` (compared by equality; bools are never choices)."""
-    if not isinstance(value, bool) and value in choices:
-        return value
+    if not isinstance(value, bool):
+        for choice in choices:
+            if value is choice or (type(value) is type(choice) and value == choice):
+                return value
     raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
 
 
@@ -211,6 +214,8 @@ def check_average(average) -> str:
 
 def check_reduction(reduction, choices: Sequence = REDUCTIONS) -> str:
     """``reduction`` of a loss: 'mean', 'sum' or 'none' (or the given subset)."""
+    if type(reduction) is str and reduction in choices:
+        return reduction
     return check_choice("reduction", reduction, choices)
 
 
@@ -232,6 +237,41 @@ def check_activation_channels(activation, num_channels: int | None, *,
             "single foreground channel, or activation=None for probabilities")
 
 
+def check_options(obj, checks: dict) -> None:
+    """Check (and normalise in place) the options of a frozen options object, by table.
+
+    ``checks`` maps an attribute name to its kind: ``"flag"`` (True or False),
+    ``"nonnegative"`` (a finite float >= 0), ``"positive"`` (a finite float > 0),
+    ``"fraction"`` (a float in [0, 1]), ``"class_axis"``, ``"ignore_index"``, or a tuple of
+    allowed choices (``REDUCTIONS``, ``ACTIVATIONS``, ...). Each value is checked with the
+    rule of the matching ``check_*`` function, and stored back as the plain Python value
+    (``np.bool_`` as ``bool``, ``np.float32`` as ``float``), so options are static under
+    ``jax.jit``. One call per options object: the common values are checked inline.
+    """
+    set_ = object.__setattr__
+    for name, kind in checks.items():
+        value = getattr(obj, name)
+        if kind == "flag":
+            if value is not True and value is not False:
+                set_(obj, name, check_bool(name, value))
+        elif kind == "nonnegative":
+            if type(value) is not float or not 0.0 <= value < math.inf:
+                set_(obj, name, check_real(name, value, minimum=0.0))
+        elif kind == "positive":
+            set_(obj, name, check_real(name, value, minimum=0.0, open_minimum=True))
+        elif kind == "fraction":
+            if type(value) is not float or not 0.0 <= value <= 1.0:
+                set_(obj, name, check_real(name, value, minimum=0.0, maximum=1.0))
+        elif kind == "class_axis":
+            if value is not None and type(value) is not int:
+                set_(obj, name, check_class_axis(value))
+        elif kind == "ignore_index":
+            if value is not None and type(value) is not int:
+                set_(obj, name, check_ignore_index(value))
+        elif not (value is None or type(value) is str) or value not in kind:
+            check_choice(name, value, kind)
+
+
 # --------------------------------------------------------------------------- axes and labels
 
 
@@ -249,7 +289,7 @@ def check_class_axis(class_axis):
 
 def normalize_axis(class_axis, ndim: int, *, name: str = "class_axis") -> int:
     """``class_axis`` as a non-negative axis of an ``ndim``-d array (never axis 0)."""
-    axis = check_class_axis(class_axis)
+    axis = class_axis if type(class_axis) is int else check_class_axis(class_axis)
     if not -ndim <= axis < ndim:
         raise ValueError(f"{name}={class_axis} is out of range for an array with {ndim} axes")
     axis %= ndim
@@ -365,7 +405,7 @@ def _unravel(flat_index: int, shape) -> tuple:
 
 
 def find_bad_labels(labels, /, *, num_classes: int, ignore_index=None,
-                    reference=None) -> BadLabels | None:
+                    reference=None, xp=None) -> BadLabels | None:
     """The labels of ``labels`` outside ``[0, num_classes)`` that are not excused.
 
     Parameters
@@ -380,6 +420,9 @@ def find_bad_labels(labels, /, *, num_classes: int, ignore_index=None,
         ``reference == ignore_index`` are allowed, whatever they hold.
     reference : array of ``labels``' shape, optional
         The reference label map, when ``labels`` is the prediction.
+    xp : namespace, optional
+        ``labels``' namespace, when the caller knows it (and ``labels`` is already an
+        integer dtype every comparison works on).
 
     Returns
     -------
@@ -392,10 +435,11 @@ def find_bad_labels(labels, /, *, num_classes: int, ignore_index=None,
     One ``min`` and one ``max`` decide the common case (every label in range) without
     building a mask; only a failing array pays for the masks and the position.
     """
-    xp = namespace(labels)
-    if xp.isdtype(labels.dtype, "bool"):
-        labels = xp.astype(labels, xp.int8)
-    labels = comparable_labels(xp, labels)
+    if xp is None:
+        xp = namespace(labels)
+        if xp.isdtype(labels.dtype, "bool"):
+            labels = xp.astype(labels, xp.int8)
+        labels = comparable_labels(xp, labels)
     size = 1
     for s in labels.shape:
         size *= int(s)

@@ -99,12 +99,24 @@ def log_sigmoid(xp, x, *, native: bool = True):
 
 
 def activate(xp, x, activation, axis: int | None):
-    """Apply ``activation`` ('softmax' over ``axis``, 'sigmoid', or None) to ``x``."""
+    """Apply ``activation`` ('softmax' over ``axis``, 'sigmoid', or None) to ``x``.
+
+    The native JAX and PyTorch functions where they exist (dispatched here directly: this
+    runs on every loss call), else the generic versions.
+    """
+    if activation is None:
+        return x
+    if aac.is_jax_namespace(xp):
+        import jax
+
+        return jax.nn.softmax(x, axis=axis) if activation == "softmax" else jax.nn.sigmoid(x)
+    if aac.is_torch_namespace(xp):
+        import torch
+
+        return torch.softmax(x, dim=axis) if activation == "softmax" else torch.sigmoid(x)
     if activation == "softmax":
-        return softmax(xp, x, axis)
-    if activation == "sigmoid":
-        return sigmoid(xp, x)
-    return x
+        return softmax(xp, x, axis, native=False)
+    return sigmoid(xp, x, native=False)
 
 
 def _halves(xp, x):

@@ -19,6 +19,7 @@ import array_api_compat as aac
 
 __all__ = [
     "namespace",
+    "common",
     "library_name",
     "align",
     "result_like",
@@ -73,6 +74,21 @@ def namespace(*arrays: Any, names: Sequence[str] | None = None):
     * arrays of two libraries other than NumPy (PyTorch next to JAX): both arguments
       and both libraries are named.
     """
+    first, kind, mixed = None, None, False
+    for a in arrays:
+        if a is not None:
+            if first is None:
+                first, kind = a, type(a)
+            elif type(a) is not kind:
+                mixed = True
+    if not mixed and first is not None:  # the common case: one array type
+        if aac.is_array_api_obj(first) and not isinstance(first, (bool, int, float, complex)):
+            return aac.array_namespace(first)
+    return _mixed_namespace(arrays, names)
+
+
+def _mixed_namespace(arrays, names):
+    """:func:`namespace` for arrays of several types: check each, name the culprits."""
     if names is None:
         names = ("pred", "target", "mask", "array")[: len(arrays)]
         if len(names) < len(arrays):
@@ -85,8 +101,7 @@ def namespace(*arrays: Any, names: Sequence[str] | None = None):
             raise TypeError(
                 f"{name} must be an array (NumPy, CuPy, JAX, PyTorch, ...), got "
                 f"{type(a).__name__}" + (": wrap it with numpy.asarray(...)"
-                                         if isinstance(a, (list, tuple)) else "")
-            )
+                                         if isinstance(a, (list, tuple)) else ""))
         present.append((name, a))
     if not present:
         raise TypeError("no array given")
@@ -99,12 +114,24 @@ def namespace(*arrays: Any, names: Sequence[str] | None = None):
         if lib != first_lib:
             raise TypeError(
                 f"{first_name} is a {first_lib} array but {name} is a {lib} array: pass "
-                f"arrays of one library (NumPy arrays may accompany any other library)"
-            )
+                f"arrays of one library (NumPy arrays may accompany any other library)")
     try:
         return aac.array_namespace(*(a for _, a in chosen))
     except TypeError as exc:
         raise TypeError(f"{', '.join(n for n, _ in chosen)}: {exc}") from None
+
+
+def common(*arrays: Any, names: Sequence[str]):
+    """``(xp, arrays...)``: the shared namespace and every array converted to it.
+
+    :func:`namespace` followed by :func:`align` of each array onto the device of the first
+    non-NumPy one; ``None`` entries stay ``None``.
+    """
+    xp = namespace(*arrays, names=names)
+    if aac.is_numpy_namespace(xp):
+        return (xp, *arrays)
+    like = result_like(*arrays)
+    return (xp, *[align(xp, a, like) for a in arrays])
 
 
 def result_like(*arrays):
@@ -169,7 +196,8 @@ def float_dtype(xp, dtype):
 
 def to_float(xp, x, dtype=None):
     """Cast ``x`` to ``dtype`` (default: its accumulation dtype); no copy when it already is."""
-    dtype = float_dtype(xp, x.dtype) if dtype is None else dtype
+    if dtype is None:
+        dtype = xp.float64 if x.dtype == xp.float64 else xp.float32
     if x.dtype == dtype:
         return x
     if _is_numpy_extension_float(x.dtype):

@@ -26,12 +26,7 @@ from .._inputs import LossInputs, prepare
 from .._kernels.activations import activate, log_sigmoid, log_softmax
 from .._kernels.arrays import align
 from .._stats import SoftStats, soft_statistics
-from .._validate import (
-    check_activation_channels,
-    check_class_axis,
-    check_ignore_index,
-    check_reduction,
-)
+from .._validate import REDUCTIONS, check_activation_channels, check_options
 
 __all__ = ["LossTerm", "Prepared", "prepare_terms", "term_fields"]
 
@@ -45,7 +40,7 @@ class Prepared:
     (``log_first``), its probabilities are ``exp`` of them, not a second activation.
     """
 
-    def __init__(self, inputs: LossInputs, *, log_first=frozenset(), aux=None):
+    def __init__(self, inputs: LossInputs, *, log_first=(), aux=None):
         self.inputs = inputs
         self.xp = inputs.xp
         self.aux = {} if aux is None else aux
@@ -77,9 +72,10 @@ class Prepared:
         key = ("stats", activation, per_sample, squared, soft_labels)
         if key not in self._memo:
             inputs = self.inputs
+            axes = inputs.spatial_axes if per_sample else (0,) + inputs.spatial_axes
             self._memo[key] = soft_statistics(
                 self.xp, self.probs(activation), inputs.target, inputs.weight,
-                sum_axes=inputs.sum_axes(per_sample), squared=squared, soft_labels=soft_labels)
+                sum_axes=axes, squared=squared, soft_labels=soft_labels)
         return self._memo[key]
 
     def volumes(self, *, per_sample):
@@ -112,22 +108,24 @@ class LossTerm:
         then takes the probabilities as their ``exp``.
     aux_names : tuple of str
         Names of the per-call auxiliary arrays the term reads (passed by keyword).
+    checks : dict
+        How each option is checked (:func:`regionloss._validate.check_options`); a
+        subclass extends its parent's table.
     """
 
     name: ClassVar[str] = "loss"
     reads_logits: ClassVar[bool] = False
     log_activation: ClassVar[bool] = False
     aux_names: ClassVar[tuple] = ()
+    checks: ClassVar[dict] = {"class_axis": "class_axis", "ignore_index": "ignore_index",
+                              "reduction": REDUCTIONS}
 
     class_axis: Any = -1
     ignore_index: Any = None
     reduction: str = "mean"
 
     def __post_init__(self):
-        set_ = object.__setattr__
-        set_(self, "class_axis", check_class_axis(self.class_axis))
-        set_(self, "ignore_index", check_ignore_index(self.ignore_index))
-        check_reduction(self.reduction)
+        check_options(self, self.checks)
 
     @property
     def input_activation(self):
@@ -140,7 +138,10 @@ class LossTerm:
 
     def __call__(self, pred, target, /, *, mask=None, **aux):
         prepared = prepare_terms((self,), pred, target, mask, aux)
-        return prepared.inputs.poison(self.evaluate(prepared))
+        value = self.evaluate(prepared)
+        if prepared.inputs.invalid is not None:  # traced labels out of range: NaN
+            value = prepared.inputs.poison(value)
+        return value
 
 
 def term_fields(term_class) -> dict:
@@ -157,16 +158,18 @@ def prepare_terms(terms, pred, target, mask, aux=None) -> Prepared:
     else), and are aligned to the prediction's namespace and device.
     """
     first = terms[0]
-    inputs = prepare(pred, target, class_axis=first.class_axis,
-                     activation=first.input_activation, ignore_index=first.ignore_index,
-                     mask=mask)
-    if len(terms) > 1:
-        channels = inputs.num_classes if inputs.had_class_axis else None
-        for term in terms[1:]:
-            if not term.reads_logits:
-                check_activation_channels(term.input_activation, channels)
-    wanted = {name for term in terms for name in term.aux_names}
-    given = set(aux or ())
+    activation = "sigmoid" if first.reads_logits else getattr(first, "activation", None)
+    inputs = prepare(pred, target, class_axis=first.class_axis, activation=activation,
+                     ignore_index=first.ignore_index, mask=mask)
+    log_first = ()
+    wanted, given = set(), set(aux or ())
+    for term in terms:
+        if term is not first and getattr(term, "activation", None) == "softmax":
+            check_activation_channels("softmax",
+                                      inputs.num_classes if inputs.had_class_axis else None)
+        if term.log_activation:
+            log_first += (term.activation,)
+        wanted.update(term.aux_names)
     if given != wanted:
         missing, extra = sorted(wanted - given), sorted(given - wanted)
         what = []
@@ -177,6 +180,5 @@ def prepare_terms(terms, pred, target, mask, aux=None) -> Prepared:
         raise TypeError(f"{', '.join(t.name for t in terms)}: {'; '.join(what)}")
     if aux:
         aux = {name: align(inputs.xp, value, inputs.pred) for name, value in aux.items()}
-    log_first = frozenset(getattr(t, "activation", None) for t in terms if t.log_activation)
     return Prepared(inputs, log_first=log_first, aux=aux)
 

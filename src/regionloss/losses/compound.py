@@ -116,17 +116,24 @@ class CompoundLoss:
         return f"CompoundLoss({body})"
 
     def _values(self, pred, target, mask, aux):
-        built = [t for t in self._terms if isinstance(t, LossTerm)]
-        opaque = len(built) < len(self._terms)
-        if opaque and (mask is not None or aux):
+        built = []
+        for term in self._terms:
+            if isinstance(term, LossTerm):
+                built.append(term)
+        if len(built) < len(self._terms) and (mask is not None or aux):
             raise ValueError(
                 "mask (or an auxiliary array) was given, but the compound has a term that is "
                 "not a regionloss loss and cannot receive it; apply it inside that term")
         prepared = prepare_terms(built, pred, target, mask, aux) if built else None
-        values = [term.evaluate(prepared) if isinstance(term, LossTerm) else term(pred, target)
-                  for term in self._terms]
-        if prepared is not None:
-            values = [prepared.inputs.poison(v) for v in values]
+        values = []
+        for term in self._terms:
+            if isinstance(term, LossTerm):
+                value = term.evaluate(prepared)
+                if prepared.inputs.invalid is not None:  # traced labels out of range: NaN
+                    value = prepared.inputs.poison(value)
+            else:
+                value = term(pred, target)
+            values.append(value)
         return values
 
     def parts(self, pred, target, /, *, mask=None, **aux) -> dict:

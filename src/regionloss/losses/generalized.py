@@ -13,10 +13,10 @@ from typing import ClassVar
 
 from .._formulas import safe_divide, scalar
 from .._reduce import reduce_samples, select_classes
-from .._validate import check_choice, check_class_weights, check_real
+from .._validate import check_class_weights
 from ._docs import REDUCTION_PER_SAMPLE, fill_doc
 from ._term import Prepared
-from .region import RegionTerm
+from .region import RegionTerm, check_class_options
 
 __all__ = [
     "GDL_WEIGHTINGS",
@@ -59,17 +59,15 @@ class GeneralizedDiceTerm(RegionTerm):
     """The term of :func:`generalized_dice_loss`."""
 
     name: ClassVar[str] = "generalized_dice_loss"
+    checks: ClassVar[dict] = {**RegionTerm.checks, "weighting": GDL_WEIGHTINGS,
+                              "absent_class_weight": ABSENT_CLASS_WEIGHTS}
     weighting: str = "square"
     absent_class_weight: str = "max"
 
-    def __post_init__(self):
-        super().__post_init__()
-        check_choice("weighting", self.weighting, GDL_WEIGHTINGS)
-        check_choice("absent_class_weight", self.absent_class_weight, ABSENT_CLASS_WEIGHTS)
-
     def per_sample_loss(self, prepared: Prepared):
         """The generalized Dice loss per sample (N,), or 0-d when the batch is pooled."""
-        self.check_call(prepared)
+        check_class_options(prepared, include_background=self.include_background,
+                            class_weights=self.class_weights)
         inputs, xp = prepared.inputs, prepared.xp
         keep = self.include_background
         s = prepared.stats(self.activation, per_sample=self.per_sample, squared=self.squared,
@@ -96,11 +94,8 @@ class PenaltyGeneralizedDiceTerm(GeneralizedDiceTerm):
     """The term of :func:`penalty_generalized_dice_loss`: ``L / (1 + k (1 − L))``."""
 
     name: ClassVar[str] = "penalty_generalized_dice_loss"
+    checks: ClassVar[dict] = {**GeneralizedDiceTerm.checks, "k": "nonnegative"}
     k: float = 2.5
-
-    def __post_init__(self):
-        super().__post_init__()
-        object.__setattr__(self, "k", check_real("k", self.k, minimum=0.0))
 
     def evaluate(self, prepared: Prepared):
         loss = super().evaluate(prepared)

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 from .._formulas import safe_divide
 from .._kernels.arrays import count_dtype, device_of, has_take_along_axis
 from .._reduce import reduce_losses
-from .._validate import check_activation, check_choice, check_flags
+from .._validate import ACTIVATIONS
 from ._term import LossTerm, Prepared
 from .region import check_class_options
 
@@ -161,18 +161,12 @@ def _lovasz_inputs(xp, inputs, per_sample, errors, key=None):
 class LovaszTerm(LossTerm):
     """Options shared by the two Lovász losses, and their reduction."""
 
+    checks: ClassVar[dict] = {**LossTerm.checks, "include_background": "flag",
+                              "per_sample": "flag", "classes": CLASS_SELECTIONS}
     include_background: bool = True
     class_weights: Any = None
     per_sample: bool = True
     classes: str = "present"
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_choice("classes", self.classes, CLASS_SELECTIONS)
-        include_background, per_sample = check_flags(
-            include_background=self.include_background, per_sample=self.per_sample)
-        object.__setattr__(self, "include_background", include_background)
-        object.__setattr__(self, "per_sample", per_sample)
 
     def errors(self, prepared: Prepared):
         """``(key, errors)`` of the prediction's shape: sort key and the dotted errors."""
@@ -204,11 +198,8 @@ class LovaszSoftmaxTerm(LovaszTerm):
     """The term of :func:`lovasz_softmax_loss`: errors ``|y − p|``, their own sort key."""
 
     name: ClassVar[str] = "lovasz_softmax_loss"
+    checks: ClassVar[dict] = {**LovaszTerm.checks, "activation": ACTIVATIONS}
     activation: Any = "softmax"
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_activation(self.activation)
 
     def errors(self, prepared: Prepared):
         # the softmax errors are their own sort key (zeroed ones sort last, adding 0)

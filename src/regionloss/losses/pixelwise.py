@@ -91,23 +91,26 @@ class CrossEntropyTerm(LossTerm):
 
     name: ClassVar[str] = "cross_entropy_loss"
     log_activation: ClassVar[bool] = True
+    checks: ClassVar[dict] = {**LossTerm.checks, "activation": LOGIT_ACTIVATIONS,
+                              "label_smoothing": "fraction"}
     activation: Any = "softmax"
     class_weights: Any = None
     label_smoothing: float = 0.0
 
     def __post_init__(self):
+        if self.activation is None:
+            check_logit_activation(self.activation)
         super().__post_init__()
-        check_logit_activation(self.activation)
-        object.__setattr__(self, "label_smoothing", check_real(
-            "label_smoothing", self.label_smoothing, minimum=0.0, maximum=1.0))
 
     def pixel_losses(self, prepared: Prepared):
         """``(ℓ, W)``: the loss per pixel (softmax, size-1 class axis) or per element
         (sigmoid), and the normaliser per pixel (None: 1)."""
         inputs, xp = prepared.inputs, prepared.xp
-        cw = check_class_weights(xp, self.class_weights, inputs.num_classes, inputs.dtype,
-                                 device_of(inputs.pred), include_background=True)
-        cw = None if cw is None else class_vector(xp, cw, inputs)
+        cw = None
+        if self.class_weights is not None:
+            cw = class_vector(xp, check_class_weights(
+                xp, self.class_weights, inputs.num_classes, inputs.dtype,
+                device_of(inputs.pred), include_background=True), inputs)
         log_p = prepared.log_probs(self.activation)
         y, eps = inputs.target, self.label_smoothing
         if self.activation == "softmax":
@@ -126,15 +129,15 @@ class CrossEntropyTerm(LossTerm):
         loss, norm = self.pixel_losses(prepared)
         out = weighted_pixel_mean(prepared.xp, loss, prepared.inputs.weight,
                                   reduction=self.reduction, normaliser=norm)
-        return none_layout(prepared, out, self.reduction, self.activation)
+        if self.reduction == "none":
+            out = none_layout(prepared, out, self.activation)
+        return out
 
 
-def none_layout(prepared: Prepared, out, reduction, activation):
+def none_layout(prepared: Prepared, out, activation):
     """The 'none' output in the caller's layout: per pixel for softmax (the class axis,
     of size 1 after the class sum, dropped), per element for sigmoid (as ``pred``)."""
     inputs = prepared.inputs
-    if reduction != "none":
-        return out
     if activation == "softmax" or not inputs.had_class_axis:
         return prepared.xp.squeeze(out, axis=inputs.class_axis)
     return out
@@ -188,14 +191,16 @@ class FocalTerm(LossTerm):
 
     name: ClassVar[str] = "focal_loss"
     log_activation: ClassVar[bool] = True
+    checks: ClassVar[dict] = {**LossTerm.checks, "activation": LOGIT_ACTIVATIONS,
+                              "gamma": "nonnegative"}
     gamma: float = 2.0
     alpha: Any = None
     activation: Any = "softmax"
 
     def __post_init__(self):
+        if self.activation is None:
+            check_logit_activation(self.activation)
         super().__post_init__()
-        check_logit_activation(self.activation)
-        object.__setattr__(self, "gamma", check_real("gamma", self.gamma, minimum=0.0))
         object.__setattr__(self, "alpha", check_focal_alpha(self.alpha, self.activation))
 
     def pixel_losses(self, prepared: Prepared):
@@ -228,7 +233,9 @@ class FocalTerm(LossTerm):
     def evaluate(self, prepared: Prepared):
         out = weighted_pixel_mean(prepared.xp, self.pixel_losses(prepared),
                                   prepared.inputs.weight, reduction=self.reduction)
-        return none_layout(prepared, out, self.reduction, self.activation)
+        if self.reduction == "none":
+            out = none_layout(prepared, out, self.activation)
+        return out
 
 
 def cross_entropy_loss(pred, target, /, *, class_axis=-1, activation="softmax",

@@ -20,13 +20,7 @@ from array_api_compat import array_namespace
 
 from .._formulas import overlap_index
 from .._reduce import reduce_losses
-from .._validate import (
-    check_activation,
-    check_class_weights,
-    check_flags,
-    check_nonnegative,
-    check_real,
-)
+from .._validate import ACTIVATIONS, check_class_weights
 from ._docs import fill_doc
 from ._term import LossTerm, Prepared
 
@@ -82,26 +76,10 @@ class RegionTerm(LossTerm):
     soft_labels: bool = False
 
     overlap_weights: ClassVar[tuple] = (2.0, 1.0, 1.0)
-
-    def __post_init__(self):
-        super().__post_init__()
-        set_ = object.__setattr__
-        set_(self, "activation", check_activation(self.activation))
-        flags = check_flags(include_background=self.include_background,
-                            per_sample=self.per_sample, squared=self.squared,
-                            soft_labels=self.soft_labels)
-        for name, value in zip(("include_background", "per_sample", "squared",
-                                "soft_labels"), flags):
-            set_(self, name, value)
-        smooth_nr, smooth_dr = check_nonnegative(smooth_nr=self.smooth_nr,
-                                                 smooth_dr=self.smooth_dr)
-        set_(self, "smooth_nr", smooth_nr)
-        set_(self, "smooth_dr", smooth_dr)
-
-    def check_call(self, prepared: Prepared) -> None:
-        """Per-call checks that need the channel count: background and class weights."""
-        check_class_options(prepared, include_background=self.include_background,
-                            class_weights=self.class_weights)
+    checks: ClassVar[dict] = {
+        **LossTerm.checks, "activation": ACTIVATIONS, "include_background": "flag",
+        "per_sample": "flag", "squared": "flag", "soft_labels": "flag",
+        "smooth_nr": "nonnegative", "smooth_dr": "nonnegative"}
 
     def per_class_loss(self, stats):
         """``1 − S`` per (sample, class), S the weighted overlap index."""
@@ -111,7 +89,9 @@ class RegionTerm(LossTerm):
                                    smooth_dr=self.smooth_dr)
 
     def evaluate(self, prepared: Prepared):
-        self.check_call(prepared)
+        if not self.include_background or self.class_weights is not None:
+            check_class_options(prepared, include_background=self.include_background,
+                                class_weights=self.class_weights)
         stats = prepared.stats(self.activation, per_sample=self.per_sample,
                                squared=self.squared, soft_labels=self.soft_labels)
         return reduce_losses(prepared.xp, self.per_class_loss(stats),
@@ -141,19 +121,18 @@ class TverskyTerm(RegionTerm):
     """The term of :func:`tversky_loss`: overlap weights (1, alpha, beta)."""
 
     name: ClassVar[str] = "tversky_loss"
+    checks: ClassVar[dict] = {**RegionTerm.checks, "alpha": "nonnegative",
+                              "beta": "nonnegative"}
     alpha: float = 0.3
     beta: float = 0.7
 
     def __post_init__(self):
         super().__post_init__()
-        alpha, beta = check_nonnegative(alpha=self.alpha, beta=self.beta)
-        if alpha == 0 and beta == 0:
+        if self.alpha == 0 and self.beta == 0:
             raise ValueError(
                 f"{self.name}: alpha and beta cannot both be 0 (the index would be 1 whatever "
                 "the prediction, a constant loss); alpha weights false positives, beta "
                 "false negatives")
-        object.__setattr__(self, "alpha", alpha)
-        object.__setattr__(self, "beta", beta)
 
     @property
     def overlap_weights(self):
@@ -178,12 +157,8 @@ class FocalTverskyTerm(TverskyTerm):
     """The term of :func:`focal_tversky_loss`: ``(1 − TI_c)^γ`` per (sample, class)."""
 
     name: ClassVar[str] = "focal_tversky_loss"
+    checks: ClassVar[dict] = {**TverskyTerm.checks, "gamma": "positive"}
     gamma: float = 0.75
-
-    def __post_init__(self):
-        super().__post_init__()
-        object.__setattr__(self, "gamma", check_real("gamma", self.gamma, minimum=0.0,
-                                                     open_minimum=True))
 
     def per_class_loss(self, stats):
         one_minus = super().per_class_loss(stats)
@@ -196,12 +171,8 @@ class AsymmetricTerm(RegionTerm):
     with α = 1/(1+β²) and β' = β²/(1+β²)."""
 
     name: ClassVar[str] = "asymmetric_loss"
+    checks: ClassVar[dict] = {**RegionTerm.checks, "beta": "positive"}
     beta: float = 1.5
-
-    def __post_init__(self):
-        super().__post_init__()
-        object.__setattr__(self, "beta", check_real("beta", self.beta, minimum=0.0,
-                                                    open_minimum=True))
 
     @property
     def overlap_weights(self):
