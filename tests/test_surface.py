@@ -401,7 +401,7 @@ def _ok():
     (lambda p, t: (p, t), {"spacing": (1.0, -1.0)}, ValueError, "finite and > 0"),
     (lambda p, t: (p, t), {"spacing": "1"}, TypeError, "spacing must be"),
     (lambda p, t: (p, t), {"percentile": 101}, ValueError, r"percentile must be a number in \[0, 100\]"),
-    (lambda p, t: (p, t), {"percentile": -1}, ValueError, "percentile must be a number in \[0, 100\]"),
+    (lambda p, t: (p, t), {"percentile": -1}, ValueError, r"percentile must be a number in \[0, 100\]"),
     (lambda p, t: (p, t), {"percentile": NAN}, ValueError, "percentile must be a number, not NaN"),
     (lambda p, t: (p, t), {"combine": "mean"}, ValueError, "combine must be one of"),
     (lambda p, t: (p, t), {"average": "micro"}, ValueError, "cannot be pooled"),

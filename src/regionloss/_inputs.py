@@ -233,7 +233,7 @@ def prepare(pred, target, *, class_axis, activation, ignore_index=None, mask=Non
         (finite, >= 0; checked on concrete arrays).
     """
     xp, pred, target, mask = common(pred, target, mask, names=("pred", "target", "mask"))
-    if not xp.isdtype(pred.dtype, "real floating") and not is_floating(xp, pred.dtype):
+    if not is_floating(xp, pred.dtype):
         raise TypeError("pred must be a floating-point array (logits or probabilities); got "
                         f"dtype {pred.dtype}")
     if pred.ndim < 2:

@@ -179,7 +179,7 @@ def _is_numpy_extension_float(dtype) -> bool:
 
 def is_floating(xp, dtype) -> bool:
     """True for a real floating dtype, NumPy's ml_dtypes extension floats included."""
-    return xp.isdtype(dtype, "real floating") or _is_numpy_extension_float(dtype)
+    return _is_numpy_extension_float(dtype) or xp.isdtype(dtype, "real floating")
 
 
 def float_dtype(xp, dtype):

@@ -64,14 +64,18 @@ def class_vector(xp, values, inputs):
 
 
 def select_product(xp, q, log_p):
-    """``q · log p`` with ``0 · log p`` read as 0 (``log p = -inf`` is a masked class)."""
-    return xp.where(q > 0, q * log_p, xp.zeros_like(log_p))
+    """``q · log p`` with ``0 · log p`` read as 0 (``log p = -inf`` is a masked class):
+    ``log p`` is selected away where ``q = 0`` before the product, so no ``0 · inf`` is
+    ever evaluated (no NaN, no floating-point warning) and the gradient there is 0."""
+    return q * xp.where(q > 0, log_p, xp.zeros_like(log_p))
 
 
 def log_not_p(xp, x, log_p):
     """``log σ(−x) = log σ(x) − x`` from the logits and ``log σ(x)`` (0 at ``x = -inf``,
     where the difference would be ``-inf + inf``; NaN stays NaN)."""
-    return xp.where(x == -math.inf, xp.zeros_like(x), log_p - x)
+    at_minus_inf = x == -math.inf
+    zero = xp.zeros_like(x)
+    return xp.where(at_minus_inf, zero, log_p - xp.where(at_minus_inf, zero, x))
 
 
 def bce_terms(xp, log_p, log_q, q):

@@ -187,8 +187,8 @@ class MetricAccumulator:
         xp, pred, target, _, _ = check_label_maps(
             pred, target, num_classes=self.num_classes, ignore_index=self.ignore_index,
             per_sample=True)
-        per_sample, invalid = _counts(xp, pred, target, self.num_classes, self.ignore_index,
-                                      True, self.validate)
+        per_sample, n_invalid = _counts(xp, pred, target, self.num_classes,
+                                        self.ignore_index, True, self.validate)
         ci = count_dtype(xp)
         stats = class_statistics(per_sample, float_dtype=count_float_dtype(xp))
         kwargs = dict(include_background=self.include_background,
@@ -205,8 +205,8 @@ class MetricAccumulator:
             defs.append(xp.sum(d, axis=0))
         confusion = xp.sum(per_sample, axis=0, dtype=ci)
         device = device_of(confusion)
-        n_invalid = (xp.zeros((), dtype=ci, device=device) if invalid is None
-                     else xp.astype(invalid, ci))
+        n_invalid = (xp.zeros((), dtype=ci, device=device) if n_invalid is None
+                     else xp.astype(n_invalid, ci))
         return MetricState(
             confusion=confusion,
             samples=xp.asarray(pred.shape[0], dtype=ci, device=device),

@@ -82,8 +82,9 @@ def check_label_maps(pred, target, *, num_classes, ignore_index, per_sample):
 
 def _counts(xp, pred, target, num_classes, ignore_index, per_sample, validate,
             method="auto"):
-    """``(counts, invalid)``: the kernel's counts, and under ``jax.jit`` a 0-d bool that
-    says some label was out of range (None on concrete arrays, which raise instead)."""
+    """``(counts, n_invalid)``: the kernel's counts, and under ``jax.jit`` the 0-d number of
+    scored pixels whose label was out of range (None on concrete arrays, which raise
+    instead, and with ``validate=False``, which drops them)."""
     counts, n_bad = confusion_counts(pred, target, num_classes=num_classes,
                                      ignore_index=ignore_index, per_sample=per_sample,
                                      method=method)
@@ -93,7 +94,7 @@ def _counts(xp, pred, target, num_classes, ignore_index, per_sample, validate,
             raise ValueError(  # pragma: no cover - the check above raises on the same rule
                 f"label values out of range: labels outside [0, num_classes={num_classes})")
         return counts, None
-    return counts, (n_bad > 0) if validate else None
+    return counts, n_bad if validate else None
 
 
 def count_labels(pred, target, *, num_classes, ignore_index=None, per_sample=False,
@@ -103,10 +104,10 @@ def count_labels(pred, target, *, num_classes, ignore_index=None, per_sample=Fal
     xp, pred, target, num_classes, ignore_index = check_label_maps(
         pred, target, num_classes=num_classes, ignore_index=ignore_index,
         per_sample=per_sample)
-    counts, invalid = _counts(xp, pred, target, num_classes, ignore_index, per_sample,
-                              validate, method)
-    if invalid is not None:
-        counts = xp.where(invalid, xp.asarray(-1, dtype=counts.dtype), counts)
+    counts, n_invalid = _counts(xp, pred, target, num_classes, ignore_index, per_sample,
+                                validate, method)
+    if n_invalid is not None:
+        counts = xp.where(n_invalid > 0, xp.asarray(-1, dtype=counts.dtype), counts)
     return counts
 
 
@@ -343,11 +344,12 @@ def score_labels(metric, pred, target, *, num_classes, average, per_sample,
     if not include_background and num_classes < 2:
         raise ValueError(f"include_background=False needs at least 2 classes, got "
                          f"num_classes={num_classes}")
-    counts, invalid = _counts(xp, pred, target, num_classes, ignore_index, per_sample,
-                              validate)
+    counts, n_invalid = _counts(xp, pred, target, num_classes, ignore_index, per_sample,
+                                validate)
     stats = _class_statistics(counts, float_dtype=count_float_dtype(xp))
     value, defined = _score(xp, stats, spec, options, average=average,
                             include_background=include_background,
                             zero_division=zero_division)
     return _finish(xp, value, defined, per_sample_counts=per_sample, average=average,
-                   invalid=invalid, return_defined=return_defined)
+                   invalid=None if n_invalid is None else n_invalid > 0,
+                   return_defined=return_defined)
