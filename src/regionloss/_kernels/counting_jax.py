@@ -72,6 +72,13 @@ _COMPARE_MAX_CELLS = 64          # the matrix by "compare" only for C*C <= 64 (C
 _MATMUL_MAX_CLASSES = 32
 # Pixels per matmul block: integers up to 2**24 are exact in float32.
 _MATMUL_MAX_BLOCK = 2**24
+# Largest C each small-C formulation accepts ((method, class_counts) -> C): the matrix by
+# comparisons costs C*C per pixel, "sums" is C*C (or 3*C) separate reductions, and the
+# matmul materialises (pixels, C) one-hots.
+_SMALL_FORMULATION_CLASSES = {
+    ("compare", False): 32, ("sums", False): 32, ("sums", True): 256,
+    ("compare", True): 1024, ("matmul", False): 1024, ("matmul", True): 1024,
+}
 
 
 def _jax():
@@ -154,6 +161,17 @@ def _check(pred, target, num_classes, ignore_index, per_sample, method):
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     return C, ignore_index
+
+
+def _check_method(method, C, class_counts):
+    """Refuse formulations whose work or program size grows too fast with ``C``."""
+    limit = _SMALL_FORMULATION_CLASSES[(method, class_counts)] if (
+        (method, class_counts) in _SMALL_FORMULATION_CLASSES) else None
+    if limit is not None and C > limit:
+        what = "class counts" if class_counts else "the confusion matrix"
+        raise ValueError(
+            f"method={method!r} computes {what} of {C} classes with too many comparisons "
+            f"(or separate reductions); it is for C <= {limit}: use 'scatter' or 'auto'")
 
 
 def _dtype_range(dt):
@@ -345,6 +363,7 @@ def _count(pred, target, num_classes, ignore_index, per_sample, method, class_co
     platform = platform_of(target)
     if method == "auto":
         method = choose_method(platform, C, class_counts=class_counts)
+    _check_method(method, C, class_counts)
     if not per_sample:
         return _pooled(pred, target, C, ignore_index, method, platform, class_counts)
     n = pred.shape[0]
