@@ -484,7 +484,7 @@ def _check_jax(p, t, C, ignore_index, per_sample, method, *, jit=False):
     assert int(bad2) == want_bad
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(data=st.data(), method=st.sampled_from(JAX_METHODS),
        shape=st.sampled_from([(1, 1), (2, 3), (3, 5, 7), (2, 33), (4, 1, 9)]),
        C=st.sampled_from([1, 2, 3, 19]), per_sample=st.booleans(),
@@ -525,7 +525,7 @@ def test_jax_blocks_and_tails(method, monkeypatch):
     monkeypatch.setattr(cj, "_MATMUL_MAX_BLOCK", 16)
     monkeypatch.setattr(cj, "_matmul_block", lambda C: 16)
     rng = np.random.default_rng(13)
-    for n in (1, 15, 16, 17, 50):
+    for n in (1, 17, 50):
         t, p = label_maps(rng, (2, n), np.int16, 3, ignore_index=-1)
         for per_sample in (False, True):
             _check_jax(p, t, 3, -1, per_sample, method)

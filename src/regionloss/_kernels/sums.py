@@ -61,6 +61,16 @@ def accumulation_dtype(xp, dtype):
     return None
 
 
+def _cupy_accumulation_dtype(dtype):
+    """:func:`accumulation_dtype` for CuPy (whose dtypes are NumPy's)."""
+    import numpy as np
+
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        return None
+    return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+
+
 def _normalize_axes(axes, ndim):
     if isinstance(axes, int):
         axes = (axes,)
@@ -120,7 +130,7 @@ def _cupy_sum_over(x, axes, *, split_len=None):
     import cupy
 
     split_len = _SPLIT_LEN if split_len is None else int(split_len)
-    acc = accumulation_dtype(cupy, x.dtype)
+    acc = _cupy_accumulation_dtype(x.dtype)
     if not axes:
         return x if acc is None or x.dtype == acc else x.astype(acc)
     out_size = math.prod(s for i, s in enumerate(x.shape) if i not in axes)
