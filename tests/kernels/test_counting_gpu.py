@@ -582,7 +582,8 @@ def test_jax_dtype_and_shape_errors():
         cj.confusion_counts_jax(x, x[:, :2], num_classes=2)
 
 
-# --------------------------------------------------------------------------- CuPy on GPU
+# --------------------------------------------------------------------------- on a GPU
+# (test names carry "on_device": benchmarks/gpu_check.sh selects them with -k on_device)
 
 
 def _cupy_reason():
@@ -606,7 +607,7 @@ GPU_IGNORES = [None, 255, -1, 0, 300]
 @needs_cupy
 @pytest.mark.parametrize("dtype", INT_DTYPES)
 @pytest.mark.parametrize("C", GPU_CLASSES)
-def test_cupy_kernel_matches_reference(dtype, C):
+def test_on_device_cupy_kernel_matches_reference(dtype, C):
     import cupy
 
     rng = np.random.default_rng(C + 17 * INT_DTYPES.index(dtype))
@@ -637,7 +638,7 @@ def test_cupy_kernel_matches_reference(dtype, C):
 @needs_cupy
 @pytest.mark.parametrize("td,pd", [(np.uint8, np.int64), (np.int64, np.uint8),
                                    (np.bool_, np.int32), (np.uint64, np.int8)])
-def test_cupy_mixed_dtypes(td, pd):
+def test_on_device_cupy_mixed_dtypes(td, pd):
     import cupy
 
     rng = np.random.default_rng(5)
@@ -655,7 +656,7 @@ def test_cupy_mixed_dtypes(td, pd):
 @needs_cupy
 @pytest.mark.parametrize("shape,per_sample", [((0,), False), ((0, 4), True), ((3, 0), True),
                                               ((), False), ((1,), True)])
-def test_cupy_empty_and_tiny(shape, per_sample):
+def test_on_device_cupy_empty_and_tiny(shape, per_sample):
     import cupy
 
     t = cupy.zeros(shape, cupy.int32)
@@ -667,7 +668,7 @@ def test_cupy_empty_and_tiny(shape, per_sample):
 
 
 @needs_cupy
-def test_cupy_large_sample_count_and_launch_shapes():
+def test_on_device_cupy_sample_loop_and_launch_shapes():
     """More samples than grid rows, and explicit launch shapes."""
     import cupy
 
@@ -685,13 +686,44 @@ def test_cupy_large_sample_count_and_launch_shapes():
         np.testing.assert_array_equal(counts.get(), want.sum(0))
 
 
-@needs_cupy
-def test_cupy_jax_formulations_on_device():
-    """The JAX formulations on the device JAX runs on (the GPU, when JAX has CUDA)."""
+@pytest.mark.skipif(jax.default_backend() == "cpu", reason="JAX runs on the CPU here")
+def test_on_device_jax_formulations():
+    """Every JAX formulation on the accelerator JAX runs on, under jit, per sample and
+    pooled, against the host reference (bfloat16 one-hot products must stay exact)."""
     rng = np.random.default_rng(10)
+    limits = cj._SMALL_FORMULATION_CLASSES
     for C in (2, 19, 150):
         t, p = label_maps(rng, (2, 97, 61), np.int32, C, ignore_index=255)
-        for method in JAX_METHODS + ["auto"]:
-            if method in ("sums",) and C > 19:
-                continue
-            _check_jax(p, t, C, 255, True, method, jit=True)
+        jp, jt = jnp.asarray(p), jnp.asarray(t)
+        for per_sample in (False, True):
+            want, want_bad = reference_counts(p, t, C, 255, per_sample)
+            kw = dict(num_classes=C, ignore_index=255, per_sample=per_sample)
+            for method in JAX_METHODS + ["auto"]:
+                if C <= limits.get((method, False), C):
+                    f = jax.jit(lambda a, b, m=method: cj.confusion_counts_jax(a, b, method=m,
+                                                                               **kw))
+                    counts, bad = f(jp, jt)
+                    np.testing.assert_array_equal(np.asarray(counts), want)
+                    assert int(bad) == want_bad
+                if C <= limits.get((method, True), C):
+                    g = jax.jit(lambda a, b, m=method: cj.class_counts_jax(a, b, method=m, **kw))
+                    tp, pc, rc, bad = g(jp, jt)
+                    for got, exp in zip((tp, pc, rc), class_reference(want)):
+                        np.testing.assert_array_equal(np.asarray(got), exp)
+                    assert int(bad) == want_bad
+    # 16.8 M pixels (more than 2**24) in one sample: many matmul blocks and a tail
+    t = rng.integers(0, 19, (1, 4100, 4100)).astype(np.uint8)
+    p = np.where(rng.random(t.shape) < 0.8, t, rng.integers(0, 19, t.shape)).astype(np.uint8)
+    t[rng.random(t.shape) < 0.05] = 255
+    m = t != 255
+    want = np.bincount(19 * t[m].astype(np.int64) + p[m], minlength=361).reshape(19, 19)
+    jp, jt = jnp.asarray(p), jnp.asarray(t)
+    for method in ("matmul", "scatter", "auto"):
+        f = jax.jit(lambda a, b, m_=method: cj.confusion_counts_jax(
+            a, b, num_classes=19, ignore_index=255, method=m_)[0])
+        np.testing.assert_array_equal(np.asarray(f(jp, jt)), want)
+    for method in ("compare", "sums", "auto"):
+        g = jax.jit(lambda a, b, m_=method: cj.class_counts_jax(
+            a, b, num_classes=19, ignore_index=255, method=m_)[:3])
+        for got, exp in zip(g(jp, jt), class_reference(want)):
+            np.testing.assert_array_equal(np.asarray(got), exp)

@@ -193,6 +193,77 @@ def test_soft_sums_torch_gradient_at_masked_nan():
     assert np.all(np.isfinite(grad)) and np.all(grad[masked] == 0)
 
 
+@pytest.mark.parametrize("layout", ["last-2d", "first-2d"])
+@pytest.mark.parametrize("weight_kind", [None, "pixel", "full", "mask"])
+@pytest.mark.parametrize("squared", [False, True])
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_torch_path_matches_generic_values_and_gradients(layout, weight_kind, squared,
+                                                         per_sample):
+    """The PyTorch autograd function against the array-API version differentiated by
+    autograd: values and gradients w.r.t. probs and target (float64, NaN-free)."""
+    torch = pytest.importorskip("torch")
+    import array_api_compat.torch as xpt
+
+    shape, class_axis = LAYOUTS[layout]
+    rng = np.random.default_rng(21)
+    p, y, w = make_inputs(rng, shape, class_axis, weight_kind, poison=False, dtype=np.float64)
+    y = rng.random(shape)     # soft targets, so that their gradient is not trivial
+    axes = axes_for(shape, class_axis, per_sample)
+    cot = [torch.from_numpy(rng.standard_normal(np.sum(p, axis=axes).shape)) for _ in range(3)]
+    results = []
+    for fast in (True, False):
+        tp_ = torch.from_numpy(p).requires_grad_(True)
+        ty_ = torch.from_numpy(y).requires_grad_(True)
+        tw = None if w is None else torch.from_numpy(w)
+        if fast:
+            out = S.soft_sums(tp_, ty_, tw, sum_axes=axes, squared=squared)
+        else:
+            out = S._generic_soft_sums(xpt, tp_, ty_, tw, axes, squared)
+        sum(torch.sum(o * c) for o, c in zip(out, cot)).backward()
+        results.append(([o.detach().numpy() for o in out], tp_.grad.numpy(), ty_.grad.numpy()))
+    (fo, fgp, fgy), (go, ggp, ggy) = results
+    for a, b in zip(fo, go):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    np.testing.assert_allclose(fgp, ggp, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(fgy, ggy, rtol=1e-12, atol=1e-15)
+    for a, e in zip(fo, soft_reference(p, y, w, axes, squared)):
+        np.testing.assert_allclose(a, e, rtol=1e-12)
+
+
+def test_torch_path_gradcheck():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(22)
+    shape = (2, 3, 4, 3)
+    p = torch.from_numpy(rng.random(shape)).requires_grad_(True)
+    y = torch.from_numpy(rng.random(shape)).requires_grad_(True)
+    w = torch.from_numpy(rng.random((2, 3, 4, 1)) * (rng.random((2, 3, 4, 1)) < 0.7))
+    for squared in (False, True):
+        for weight in (None, w):
+            assert torch.autograd.gradcheck(
+                lambda a, b: S.soft_sums(a, b, weight, sum_axes=(1, 2), squared=squared),
+                (p, y))
+
+
+def test_torch_path_half_and_weight_gradient_fallback():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(23)
+    shape, class_axis = LAYOUTS["first-2d"]
+    p, y, w = make_inputs(rng, shape, class_axis, "pixel", poison=False)
+    tp_ = torch.from_numpy(p).to(torch.float16).requires_grad_(True)
+    out = S.soft_sums(tp_, torch.from_numpy(y).to(torch.float16), torch.from_numpy(w),
+                      sum_axes=(2, 3))
+    assert all(o.dtype == torch.float32 for o in out)
+    out[0].sum().backward()
+    assert tp_.grad.dtype == torch.float16 and torch.isfinite(tp_.grad).all()
+    # a weight that needs a gradient takes the generic (autograd) version
+    tw = torch.from_numpy(w).requires_grad_(True)
+    out = S.soft_sums(torch.from_numpy(p), torch.from_numpy(y), tw, sum_axes=(2, 3))
+    out[1].sum().backward()
+    np.testing.assert_allclose(tw.grad.numpy(), np.where(w != 0, p, 0).sum(axis=1,
+                                                                          keepdims=True),
+                               rtol=1e-5)
+
+
 def test_soft_sums_shape_error():
     with pytest.raises(ValueError):
         S.soft_sums(np.zeros((2, 3)), np.zeros((2, 4)), None, sum_axes=(0,))
@@ -352,7 +423,7 @@ def test_soft_instantiations_compile_with_nvcc(tmp_path):
 @needs_cupy
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 @pytest.mark.parametrize("weight_kind", [None, "pixel", "full", "mask"])
-def test_cupy_soft_sums_on_gpu(layout, weight_kind):
+def test_on_device_cupy_soft_sums(layout, weight_kind):
     import cupy
 
     shape, class_axis = LAYOUTS[layout]
@@ -376,7 +447,7 @@ def test_cupy_soft_sums_on_gpu(layout, weight_kind):
     ((16, 64, 64, 4), (1, 2)), ((16, 4, 64, 64), (2, 3)), ((16, 64, 64, 4), (0, 1, 2)),
     ((2, 4, 8, 1000, 7), (1, 3)), ((3, 1 << 18), (1,)), ((1 << 18, 3), (0,)),
     ((5, 7, 11, 13, 2), (0, 2, 3)), ((1 << 19) + 3, (0,))])
-def test_cupy_sum_over_on_gpu(shape, axes):
+def test_on_device_cupy_sum_over(shape, axes):
     import cupy
 
     x = np.random.default_rng(6).random(shape).astype(np.float32)
@@ -390,7 +461,7 @@ def test_cupy_sum_over_on_gpu(shape, axes):
 
 
 @needs_cupy
-def test_cupy_soft_sums_large_channels_last():
+def test_on_device_cupy_soft_sums_large():
     """The workload of the benchmarks, reduced: (4, 256, 256, 4), NaN at masked pixels."""
     import cupy
 

@@ -201,6 +201,10 @@ def soft_sums(probs, target, weight, *, sum_axes, squared=False):
         fast = _cupy_soft_sums(probs, target, weight, axes, bool(squared))
         if fast is not None:
             return fast
+    if aac.is_torch_array(probs) and axes:
+        fast = _torch_soft_sums(probs, target, weight, axes, bool(squared))
+        if fast is not None:
+            return fast
     return _generic_soft_sums(xp, probs, target, weight, axes, bool(squared))
 
 
@@ -225,6 +229,86 @@ def _generic_soft_sums(xp, probs, target, weight, axes, squared):
         pp = w * (p * p if squared else p)
         yy = w * (y * y if squared else y)
     return sum_over(py, axes), sum_over(pp, axes), sum_over(yy, axes)
+
+
+# --------------------------------------------------------------------------- PyTorch
+
+_TORCH_FUNCTION = []
+
+
+def _torch_function():
+    """The autograd function of the PyTorch path, made on first use (torch is imported
+    lazily)."""
+    if _TORCH_FUNCTION:
+        return _TORCH_FUNCTION[0]
+    import torch
+
+    class SoftSums(torch.autograd.Function):
+        """Soft sums with a closed-form backward: one fused full-size expression per
+        input (``g_tp * y + g_p``, an ``addcmul``), instead of autograd's product,
+        broadcast and accumulation kernels."""
+
+        @staticmethod
+        def forward(ctx, p, y, w, axes, squared):
+            acc = torch.float64 if p.dtype == torch.float64 else torch.float32
+            pa, ya = p.to(acc), y.to(acc)
+            wa = None
+            if w is not None:
+                wa = w.to(acc)
+                keep = wa != 0
+                # selection first: NaN/inf at weight-0 pixels never enter
+                pa = torch.where(keep, pa, 0.0)
+                ya = torch.where(keep, ya, 0.0)
+                pw, yw = pa * wa, ya * wa
+            else:
+                pw, yw = pa, ya
+            tp = torch.sum(pw * ya, dim=axes)
+            ps = torch.sum(pw * pa if squared else pw, dim=axes)
+            ys = torch.sum(yw * ya if squared else yw, dim=axes)
+            ctx.save_for_backward(pa, ya, wa)
+            ctx.axes, ctx.squared = axes, squared
+            ctx.dtypes = (p.dtype, y.dtype)
+            return tp, ps, ys
+
+        @staticmethod
+        def backward(ctx, g_tp, g_ps, g_ys):
+            pa, ya, wa = ctx.saved_tensors
+            shape = list(pa.shape)
+            for a in ctx.axes:
+                shape[a] = 1
+
+            # cotangents (kept axes) broadcastable against the inputs
+            g_tp, g_ps, g_ys = (g.reshape(shape) for g in (g_tp, g_ps, g_ys))
+            grads = []
+            for this, other, g_self, need, dtype in (
+                    (pa, ya, g_ps, ctx.needs_input_grad[0], ctx.dtypes[0]),
+                    (ya, pa, g_ys, ctx.needs_input_grad[1], ctx.dtypes[1])):
+                if not need:
+                    grads.append(None)
+                    continue
+                # d/d this of (tp, S_this): g_tp * other + g_self (or + 2 * g_self * this),
+                # one full-size kernel (two when squared)
+                if ctx.squared:
+                    g = torch.addcmul(g_tp * other, 2 * g_self, this)
+                else:
+                    g = torch.addcmul(g_self, g_tp, other)
+                if wa is not None:
+                    g = g * wa          # 0 at removed pixels (this, other are 0 there)
+                grads.append(g.expand(pa.shape).to(dtype))
+            return grads[0], grads[1], None, None, None
+
+    _TORCH_FUNCTION.append(SoftSums)
+    return SoftSums
+
+
+def _torch_soft_sums(probs, target, weight, axes, squared):
+    """The PyTorch path (an autograd function), or None where it does not apply
+    (a weight that needs a gradient)."""
+    if weight is not None and getattr(weight, "requires_grad", False):
+        return None
+    if weight is not None and weight.ndim < probs.ndim:
+        weight = weight.reshape((1,) * (probs.ndim - weight.ndim) + tuple(weight.shape))
+    return _torch_function().apply(probs, target, weight, tuple(axes), squared)
 
 
 SOFT_SOURCE = r"""
