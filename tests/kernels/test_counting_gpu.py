@@ -531,6 +531,25 @@ def test_jax_blocks_and_tails(method, monkeypatch):
             _check_jax(p, t, 3, -1, per_sample, method)
 
 
+@pytest.mark.parametrize("C", [1, 3, 19, 40])
+def test_jax_pallas_kernel_interpreted(C, monkeypatch):
+    """The Pallas kernel (interpreter on the CPU), programs of 32 pixels so that several
+    programs and a tail run; class counts and the matrix, pooled and per sample, jit."""
+    monkeypatch.setattr(cj, "_PALLAS_SUB", 16)
+    monkeypatch.setattr(cj, "_PALLAS_STEPS", 2)
+    rng = np.random.default_rng(C)
+    for n, per_sample, jit in ((70, False, True), (64, True, False), (5, False, False)):
+        t, _ = label_maps(rng, (2, n), np.int16, C, ignore_index=-1)
+        _, p = label_maps(rng, (2, n), np.int16, C)
+        _check_jax(p, t, C, -1, per_sample, "pallas", jit=jit)
+
+
+def test_jax_pallas_refuses_many_classes():
+    x = jnp.zeros((2, 3), jnp.int32)
+    with pytest.raises(ValueError, match="pallas"):
+        cj.class_counts_jax(x, x, num_classes=129, method="pallas")
+
+
 def test_jax_matmul_is_exact_per_block():
     """Each matmul block holds at most 2**24 pixels, where float32 counts are exact."""
     for C in (1, 2, 19, 150, 1000, 5000):
@@ -727,3 +746,26 @@ def test_on_device_jax_formulations():
             a, b, num_classes=19, ignore_index=255, method=m_)[:3])
         for got, exp in zip(g(jp, jt), class_reference(want)):
             np.testing.assert_array_equal(np.asarray(got), exp)
+
+
+@pytest.mark.skipif(jax.default_backend() == "cpu", reason="JAX runs on the CPU here")
+def test_on_device_jax_pallas():
+    """The Pallas kernel compiled for the accelerator (Triton on a GPU)."""
+    rng = np.random.default_rng(14)
+    for C in (2, 19, 100):
+        t, p = label_maps(rng, (2, 40000), np.int32, C, ignore_index=255)   # 2 programs + tail
+        _check_jax(p, t, C, 255, True, "pallas", jit=True)
+        _check_jax(p, t, C, 255, False, "pallas", jit=True)
+    t = rng.integers(0, 19, (1, 4100, 4100)).astype(np.uint8)
+    p = np.where(rng.random(t.shape) < 0.8, t, rng.integers(0, 19, t.shape)).astype(np.uint8)
+    t[rng.random(t.shape) < 0.05] = 255
+    m = t != 255
+    want = np.bincount(19 * t[m].astype(np.int64) + p[m], minlength=361).reshape(19, 19)
+    jp, jt = jnp.asarray(p), jnp.asarray(t)
+    counts = jax.jit(lambda a, b: cj.confusion_counts_jax(
+        a, b, num_classes=19, ignore_index=255, method="pallas")[0])(jp, jt)
+    np.testing.assert_array_equal(np.asarray(counts), want)
+    got = jax.jit(lambda a, b: cj.class_counts_jax(
+        a, b, num_classes=19, ignore_index=255, method="pallas")[:3])(jp, jt)
+    for g, e in zip(got, class_reference(want)):
+        np.testing.assert_array_equal(np.asarray(g), e)

@@ -18,6 +18,14 @@ count over 16 M pixels took 3.97 ms on an H200 where reading the labels once tak
     The same comparisons as a list of separate scalar sums, one per class and kind (the
     formulation measured on the H200: 1.04 ms for the class counts of 16 M pixels, 19
     classes); kept for benchmarks.
+``"pallas"``
+    A Pallas kernel (Triton on GPUs; the interpreter on CPUs): each program counts
+    ``_PALLAS_SUB * _PALLAS_STEPS`` pixels in a loop, comparing a tile of labels with the
+    classes (class counts) or multiplying one-hot tiles in registers (the matrix, float32
+    accumulation of at most 16384 ones: exact), and writes one row of partial counts;
+    XLA sums the rows, and the pixels after the last full program (fewer than one
+    program's) are counted by ``"compare"`` / ``"matmul"``. One read of the labels, no
+    one-hot in memory, no atomics. For ``C <= 128``.
 ``"matmul"``
     One-hot products: ``one_hot(t)^T @ one_hot(p)`` per block of pixels, in bfloat16 on
     accelerators (float32 on CPU) with float32 accumulation. Exact: every cell of a
@@ -61,7 +69,7 @@ __all__ = [
     "METHODS",
 ]
 
-METHODS = ("auto", "scatter", "compare", "sums", "matmul")
+METHODS = ("auto", "scatter", "compare", "sums", "matmul", "pallas")
 
 # Row length of the "compare" layout: the summed axis is contiguous and this long.
 _COMPARE_ROW = 1024
@@ -78,7 +86,12 @@ _MATMUL_MAX_BLOCK = 2**24
 _SMALL_FORMULATION_CLASSES = {
     ("compare", False): 32, ("sums", False): 32, ("sums", True): 256,
     ("compare", True): 1024, ("matmul", False): 1024, ("matmul", True): 1024,
+    ("pallas", False): 128, ("pallas", True): 128,
 }
+# "pallas": pixels per loop step and steps per program (a program counts
+# _PALLAS_SUB * _PALLAS_STEPS pixels; both powers of two, as Triton blocks must be).
+_PALLAS_SUB = 256
+_PALLAS_STEPS = 64
 
 
 def _jax():
@@ -331,6 +344,74 @@ def _matmul_classes(tv, pv, C, platform):
     return jnp.stack([jnp.diagonal(m), jnp.sum(m, axis=0), jnp.sum(m, axis=1)])
 
 
+def _pallas_counts(tv, pv, C, platform, class_counts):
+    """Counts of the pixels of the full programs by the Pallas kernel, the rest by XLA."""
+    jax, jnp = _jax()
+    from jax.experimental import pallas as pl
+
+    CP = max(16, 1 << (C - 1).bit_length())     # classes padded to a power of two
+    sub, steps = _PALLAS_SUB, _PALLAS_STEPS
+    block = sub * steps
+    P = tv.shape[0]
+    G = P // block
+    interpret = platform == "cpu"
+    dt = count_dtype()
+    if class_counts:
+        total = jnp.zeros((3, C), dt)
+    else:
+        total = jnp.zeros((C, C), dt)
+    if G:
+        def classes_kernel(t_ref, p_ref, tp_ref, pc_ref, rc_ref):
+            ids = jnp.arange(CP, dtype=jnp.int32)[None, :]
+
+            def body(i, acc):
+                ti = t_ref[pl.ds(i * sub, sub)][:, None] == ids     # (sub, CP)
+                pi = p_ref[pl.ds(i * sub, sub)][:, None] == ids
+                return (acc[0] + jnp.sum(ti & pi, axis=0, dtype=jnp.int32),
+                        acc[1] + jnp.sum(pi, axis=0, dtype=jnp.int32),
+                        acc[2] + jnp.sum(ti, axis=0, dtype=jnp.int32))
+
+            z = jnp.zeros((CP,), jnp.int32)
+            tp, pc, rc = jax.lax.fori_loop(0, steps, body, (z, z, z))
+            tp_ref[...] = tp[None, :]
+            pc_ref[...] = pc[None, :]
+            rc_ref[...] = rc[None, :]
+
+        def matrix_kernel(t_ref, p_ref, m_ref):
+            ids = jnp.arange(CP, dtype=jnp.int32)[None, :]
+
+            def body(i, acc):
+                a = (t_ref[pl.ds(i * sub, sub)][:, None] == ids).astype(jnp.float16)
+                b = (p_ref[pl.ds(i * sub, sub)][:, None] == ids).astype(jnp.float16)
+                return acc + jnp.dot(a.T, b, preferred_element_type=jnp.float32)
+
+            acc = jax.lax.fori_loop(0, steps, body, jnp.zeros((CP, CP), jnp.float32))
+            m_ref[...] = acc.astype(jnp.int32)[None]   # <= 16384 per cell: exact
+
+        in_spec = pl.BlockSpec((block,), lambda i: (i,))
+        if class_counts:
+            spec = pl.BlockSpec((1, CP), lambda i: (i, 0))
+            parts = pl.pallas_call(
+                classes_kernel, grid=(G,), in_specs=[in_spec, in_spec], out_specs=[spec] * 3,
+                out_shape=[jax.ShapeDtypeStruct((G, CP), jnp.int32)] * 3,
+                interpret=interpret)(tv, pv)
+            total = total + jnp.stack([jnp.sum(q.astype(dt), axis=0)[:C] for q in parts])
+        else:
+            spec = pl.BlockSpec((1, CP, CP), lambda i: (i, 0, 0))
+            part = pl.pallas_call(
+                matrix_kernel, grid=(G,), in_specs=[in_spec, in_spec], out_specs=spec,
+                out_shape=jax.ShapeDtypeStruct((G, CP, CP), jnp.int32),
+                interpret=interpret)(tv, pv)
+            total = total + jnp.sum(part.astype(dt), axis=0)[:C, :C]
+    if G * block != P:
+        t_tail, p_tail = tv[G * block:], pv[G * block:]
+        if class_counts:
+            total = total + _compare_classes(t_tail, p_tail, C)
+        else:
+            total = total + _matmul_matrix(t_tail, p_tail, C, platform)
+    return total
+
+
 def _pooled(pred, target, C, ignore_index, method, platform, class_counts):
     """Counts of one (flattened) map pair: ``(counts, n_bad)``."""
     tv, pv, n_bad = _valid_codes(pred, target, C, ignore_index)
@@ -341,6 +422,8 @@ def _pooled(pred, target, C, ignore_index, method, platform, class_counts):
             out = _compare_classes(tv, pv, C)
         elif method == "sums":
             out = _sums_classes(tv, pv, C)
+        elif method == "pallas":
+            out = _pallas_counts(tv, pv, C, platform, True)
         else:
             out = _matmul_classes(tv, pv, C, platform)
     else:
@@ -350,6 +433,8 @@ def _pooled(pred, target, C, ignore_index, method, platform, class_counts):
             out = _compare_matrix(tv, pv, C)
         elif method == "sums":
             out = _sums_matrix(tv, pv, C)
+        elif method == "pallas":
+            out = _pallas_counts(tv, pv, C, platform, False)
         else:
             out = _matmul_matrix(tv, pv, C, platform)
     return out.astype(count_dtype()), n_bad
@@ -399,7 +484,7 @@ def confusion_counts_jax(pred, target, *, num_classes, ignore_index=None, per_sa
         reference's dtype cannot hold matches nothing.
     per_sample : bool
         Count each sample (axis 0) apart.
-    method : {"auto", "scatter", "compare", "sums", "matmul"}
+    method : {"auto", "scatter", "compare", "sums", "matmul", "pallas"}
         The formulation (module docstring); ``"auto"``: :func:`choose_method`.
 
     Returns
