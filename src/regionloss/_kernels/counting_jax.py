@@ -10,7 +10,7 @@ count over 16 M pixels took 3.97 ms on an H200 where reading the labels once tak
     bin for invalid and ignored pixels). One pass, O(1) work per pixel, atomics.
 ``"compare"``
     Compare-and-sum: ``sum(t == c)`` for every class as *one* reduction of a broadcast
-    comparison, pixels split into rows of ``_COMPARE_ROW`` (``(rows, k, C, _COMPARE_ROW)``
+    comparison, pixels split into rows of ``_COMPARE_ROW`` (``(rows, 3, C, _COMPARE_ROW)``
     summed over the last, contiguous axis, then over rows), so that XLA reads every label
     once for all classes. O(C) comparisons per pixel for class counts, O(C**2) for the
     matrix.
@@ -36,12 +36,12 @@ count over 16 M pixels took 3.97 ms on an H200 where reading the labels once tak
 
 ``method="auto"`` chooses by platform and ``C`` (:func:`choose_method`):
 
-* CPU: ``"scatter"`` everywhere (measured on a 2-core x86 machine, jax 0.10.2,
-  ``benchmarks/bench_gpu.py --cpu``: see the table in :func:`choose_method`).
+* CPU: ``"scatter"`` everywhere (25x or more ahead of every other formulation on a
+  2-core x86 machine; figures in :func:`choose_method`).
 * GPU / TPU: class counts by ``"compare"`` up to ``_COMPARE_MAX_CLASSES`` classes, the
-  confusion matrix by ``"matmul"`` up to ``_MATMUL_MAX_CLASSES``, else ``"scatter"``
-  (H200, 16 M pixels, 19 classes: compare-and-sum 1.04 ms, one-hot matmul 2.05 ms,
-  scatter 3.97 ms).
+  confusion matrix by ``"compare"`` for ``C * C <= 64``, by ``"matmul"`` up to
+  ``_MATMUL_MAX_CLASSES``, else ``"scatter"`` (H200, 16 M pixels, 19 classes:
+  compare-and-sum 1.04 ms, one-hot matmul 2.05 ms, scatter 3.97 ms).
 
 All formulations give identical counts (``tests/kernels/test_counting_gpu.py``). Counts
 are int64 with ``jax_enable_x64``, else int32 (which wraps past ``2**31 - 1`` pixels in
@@ -130,13 +130,21 @@ def choose_method(platform: str, num_classes: int, *, class_counts: bool) -> str
                                                   else scatter
     ===========  ===============================  =====================================
 
-    Numbers behind it, label maps of (16, 1024, 1024) int32, 19 classes, 5 % ignored:
+    Numbers behind it, label maps of (16, 1024, 1024) int32, 19 classes, 5 % ignored,
+    under ``jit`` (``benchmarks/bench_gpu.py``):
 
-    * CPU (2 cores, jax 0.10.2, jit, median of 5): see ``benchmarks/bench_gpu.py --cpu``
-      (scatter 0.29 s; compare 0.72 s for class counts, 6.1 s for the matrix; matmul
-      1.5 s; sums 2.6 s).
-    * H200 (jax 0.11.2): scatter bincount 3.97 ms, per-class compare-and-sum 1.04 ms
-      (class counts), bfloat16 one-hot matmul 2.05 ms (matrix).
+    * CPU (2 x86 cores, jax 0.10.2, median of 3; ``--cpu --full-cpu``): class counts
+      (then IoU) by scatter 104 ms (``jnp.bincount`` by hand 88 ms), matmul 2.5 s, sums
+      4.9 s, compare 5.2 s; the matrix by scatter 87 ms, matmul 4.5 s, compare over a
+      minute. Scatter wins by 25x or more: the CPU has no atomics to contend on.
+    * H200 (jax 0.11.2): scatter bincount 3.97 ms; compare-and-sum as separate per-class
+      sums (``"sums"``) 1.04 ms for the class counts; bfloat16 one-hot matmul 2.05 ms for
+      the matrix. ``"compare"`` is the same comparisons as one fused reduction, chosen over
+      ``"sums"`` for reading the labels once instead of once per fused group; the
+      ``count_jax`` rows of ``bench_gpu.py`` on the device confirm or revise these
+      choices, and the C sweep there places the thresholds (``_COMPARE_MAX_CLASSES``,
+      ``_MATMUL_MAX_CLASSES``, ``_COMPARE_MAX_CELLS``), which are estimates until then.
+    * ``"pallas"`` is opt-in (``method="pallas"``).
     """
     if platform == "cpu":
         return "scatter"
