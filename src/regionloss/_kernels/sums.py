@@ -18,9 +18,15 @@ if still large). Summation order is fixed: the result is deterministic.
 
 over ``sum_axes``, with pixels where ``w == 0`` removed by *selection* (``where``), so a
 NaN or infinite probability there never enters a sum (``NaN * 0`` is NaN), nor, on the
-autodiff backends, a gradient. Every backend gets the array-API version; CuPy gets one
-CUDA kernel that reads ``p``, ``y`` and ``w`` once for all three sums (channels-last or
-channels-first layouts; partial sums per block in float64, then one small trailing sum).
+autodiff backends, a gradient. Every backend gets the array-API version, except:
+
+* CuPy: one CUDA kernel that reads ``p``, ``y`` and ``w`` once for all three sums
+  (channels-last or channels-first layouts; partial sums per block in float64, then one
+  small trailing sum; other layouts take the array-API version with the fast sums);
+* PyTorch: an autograd function whose backward is the closed form
+  ``dL/dp = w·(g_py·y + g_p)`` (``w·(g_py·y + 2·g_p·p)`` with squares), one ``addcmul``
+  per input instead of autograd's product, broadcast and accumulation kernels. (A weight
+  that needs a gradient takes the array-API version.)
 
 References
 ----------
@@ -134,9 +140,10 @@ def _cupy_sum_over(x, axes, *, split_len=None):
     if not axes:
         return x if acc is None or x.dtype == acc else x.astype(acc)
     out_size = math.prod(s for i, s in enumerate(x.shape) if i not in axes)
-    if (x.size <= _DIRECT_MAX_SIZE or out_size >= _DIRECT_OUTPUTS
-            or not x.flags.c_contiguous or acc is None):
+    if x.size <= _DIRECT_MAX_SIZE or out_size >= _DIRECT_OUTPUTS or acc is None:
         return cupy.sum(x, axis=axes, dtype=acc)
+    if not x.flags.c_contiguous:
+        x = cupy.ascontiguousarray(x)     # one copy: far cheaper than the few-block sum
     groups = _groups(x.shape, axes)
     xg = x.reshape(tuple(s for s, _ in groups))           # a view: x is C-contiguous
     j = max((i for i, (s, summed) in enumerate(groups) if summed), key=lambda i: groups[i][0])
