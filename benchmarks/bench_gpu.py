@@ -51,6 +51,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
 
 RESULTS: dict = {"rows": {}, "skipped": {}, "errors": {}}
+JSON_PATH: list = []
 SECTIONS = ("bw", "count_cupy", "count_jax", "stream", "sums", "torch")
 
 
@@ -78,6 +79,9 @@ def row(section, name, seconds, *, bound=None, base=None, extra=""):
            "n": len(seconds), "x_bound": med / bound if bound else None,
            "x_base": med / base if base else None}
     RESULTS["rows"].setdefault(section, {})[name] = rec
+    if JSON_PATH:   # after every row: a run stopped by a timeout keeps what it measured
+        with open(JSON_PATH[0], "w") as fh:
+            json.dump(RESULTS, fh, indent=1, default=str)
     text = f"  {name:<58} {rec['ms']:9.3f} ms [{rec['min_ms']:.3f}, {rec['max_ms']:.3f}]"
     if bound:
         text += f"  x bound {rec['x_bound']:7.2f}"
@@ -291,6 +295,15 @@ def sec_count_cupy(args):
         cupy.get_default_memory_pool().free_all_blocks()
 
 
+def _default_platform():
+    try:
+        import jax
+
+        return jax.default_backend()
+    except ImportError:
+        return None
+
+
 def _jax_platform(args):
     try:
         import jax
@@ -401,8 +414,9 @@ def sec_count_jax(args):
 
 def sec_stream(args):
     C = 19
-    shape = (4, 256, 256) if args.quick else (8, 1024, 1024)
-    n = 8 if args.quick else 64
+    small = args.quick or _default_platform() == "cpu"
+    shape = (4, 256, 256) if small else (8, 1024, 1024)
+    n = 8 if small else 64
     pred, target, cm, want = label_data(shape, C, seed=6)
     px = n * pred.size
     ran = False
@@ -635,6 +649,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.repeats is None:
         args.repeats = 5 if args.quick else 20
+    if args.json:
+        JSON_PATH.append(args.json)
     try:
         import jax
 

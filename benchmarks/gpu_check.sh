@@ -69,7 +69,7 @@ step "pytest device" 90 pytest_device.log python3 -m pytest tests/kernels -q -p 
 
 # 2. the rest of tests/kernels with JAX on the GPU (the CPU emulation of the CUDA code and
 #    the hypothesis sweep already ran on the CPU; nvcc runs where it is installed)
-step "pytest kernels (JAX on GPU)" 60 pytest_kernels.log python3 -m pytest tests/kernels -q \
+step "pytest kernels (JAX on GPU)" 55 pytest_kernels.log python3 -m pytest tests/kernels -q \
     -p no:cacheprovider -rfE $XDIST \
     -k "not on_device and not emulated and not jax_formulations_match_reference"
 
@@ -77,7 +77,7 @@ step "pytest kernels (JAX on GPU)" 60 pytest_kernels.log python3 -m pytest tests
 #    JAX formulations, the streaming update and torch
 step "bench cupy" 70 bench_count.log python3 benchmarks/bench_gpu.py \
     --only bw count_cupy sums --json "$OUT/bench_count.json"
-step "bench jax" 95 bench_jax.log python3 benchmarks/bench_gpu.py \
+step "bench jax" 100 bench_jax.log python3 benchmarks/bench_gpu.py \
     --only bw count_jax stream torch --json "$OUT/bench_jax.json"
 
 echo "total: $((SECONDS - T0)) s" | tee -a "$SUMMARY"
