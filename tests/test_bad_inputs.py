@@ -408,7 +408,7 @@ def test_states_merge_with_plus_and_refuse_other_shapes():
     s = acc.update(acc.init(), LABELS, LABELS)
     both = s + s
     assert isinstance(both, rl.MetricState)
-    np.testing.assert_array_equal(both.confusion, 2 * s.confusion)
+    np.testing.assert_array_equal(both.tp, 2 * s.tp)
     assert float(acc.compute(both)) == 1.0
     other = rl.MetricAccumulator("dice", num_classes=2)
     with pytest.raises(ValueError, match="cannot merge metric states of different shapes"):
@@ -430,6 +430,6 @@ def test_state_plus_is_a_pytree_that_psum_reduces():
     summed = jax.vmap(lambda s: jax.lax.psum(s, "d"), axis_name="d")(stacked)
     one = jax.tree_util.tree_map(lambda a: a[0], summed)
     assert isinstance(one, rl.MetricState)
-    np.testing.assert_array_equal(np.asarray(one.confusion), 2 * np.asarray(state.confusion))
-    np.testing.assert_array_equal(np.asarray((state + state).confusion),
-                                  np.asarray(one.confusion))
+    np.testing.assert_array_equal(np.asarray(one.tp), 2 * np.asarray(state.tp))
+    np.testing.assert_array_equal(np.asarray((state + state).reference),
+                                  np.asarray(one.reference))

@@ -147,7 +147,10 @@ def test_counts_are_int64_and_add_exactly_past_int32():
     assert int(big[0, 0]) == 10**10
     acc = rl.MetricAccumulator("iou", num_classes=2)
     state = acc.init()
-    state = state._replace(confusion=np.array([[10**10, 3], [1, 10**10 + 7]]))
+    # the pooled counts of the matrix [[10**10, 3], [1, 10**10 + 7]]
+    state = state._replace(tp=np.array([10**10, 10**10 + 7]),
+                           predicted=np.array([10**10 + 1, 10**10 + 10]),
+                           reference=np.array([10**10 + 3, 10**10 + 8]))
     iou = acc.compute(state, average="none")
     np.testing.assert_allclose(iou, [10**10 / (10**10 + 4), (10**10 + 7) / (10**10 + 11)],
                                rtol=1e-15)

@@ -378,13 +378,12 @@ def test_accumulator_jit_scan():
     for i in range(2):
         state = step(state, jnp.asarray(PRED[i:i + 1]), jnp.asarray(TARGET[i:i + 1]))
     assert isinstance(state, rl.MetricState)
-    assert state.confusion.dtype == jnp.int64  # x64 on in the tests
+    assert state.tp.dtype == jnp.int64  # x64 on in the tests
     np.testing.assert_allclose(np.asarray(acc.compute(state, per_sample=True)),
                                rl.iou_score(PRED, TARGET, num_classes=C, per_sample=True))
     # merge is a pytree sum
     summed = jax.tree_util.tree_map(lambda a, b: a + b, state, state)
-    np.testing.assert_array_equal(np.asarray(summed.confusion),
-                                  2 * np.asarray(state.confusion))
+    np.testing.assert_array_equal(np.asarray(summed.tp), 2 * np.asarray(state.tp))
 
 
 # ------------------------------------------------------------------------ conventions

@@ -110,7 +110,7 @@ SCRIPT = textwrap.dedent(
     for name in ("fbeta",):
         acc = rl.MetricAccumulator(name, num_classes=C, ignore_index=255)
         state = acc.init(jp)
-        assert state.confusion.dtype == jnp.int32 and state.samples.dtype == jnp.int32
+        assert state.tp.dtype == jnp.int32 and state.samples.dtype == jnp.int32
         assert state.class_sum.dtype == jnp.float32 and state.average_sum.dtype == jnp.float32
         step = jax.jit(acc.update)
         state = acc.update(state, jp[:1], jt[:1])

@@ -57,7 +57,7 @@ SCRIPT = textwrap.dedent(
 
     def dump(state):
         out = {f: np.asarray(v).tolist() for f, v in state._asdict().items()}
-        out["dtype"] = str(state.confusion.dtype)
+        out["dtype"] = str(state.tp.dtype)
         for avg in ("none", "macro", "micro", "weighted"):
             for per_sample in (False, True):
                 v = acc.compute(state, average=avg, per_sample=per_sample)
@@ -96,7 +96,8 @@ def test_sharded_equals_single_device(x64):
             continue
         np.testing.assert_allclose(np.asarray(per_device[key], dtype=float),
                                    np.asarray(value, dtype=float),
-                                   rtol=0 if key == "confusion" else 1e-6, err_msg=key)
+                                   rtol=0 if key in ("tp", "predicted", "reference", "invalid") else 1e-6,
+                                   err_msg=key)
     # and the numbers are those of NumPy in float64
     pred, target = np.array(out["pred"]), np.array(out["target"])
     for avg in ("none", "macro", "micro", "weighted"):
@@ -104,4 +105,5 @@ def test_sharded_equals_single_device(x64):
         np.testing.assert_allclose(single[f"{avg}/False"], want, rtol=1e-6 if not x64 else 1e-12)
     state = rl.MetricAccumulator("dice", num_classes=5, ignore_index=255)
     s = state.update(state.init(), pred, target)
-    np.testing.assert_array_equal(single["confusion"], s.confusion)
+    for field in ("tp", "predicted", "reference"):
+        np.testing.assert_array_equal(single[field], getattr(s, field))

@@ -175,8 +175,17 @@ def _label_check(xp, labels, num_classes: int, ignore_index, *, binary: bool):
     (``jax.jit``): return a 0-d bool array, True when some label is out of range.
     """
     allowed = 2 if binary else num_classes
-    # a concrete constant inside jit still yields tracers: probe one element too
-    if is_concrete(labels) and is_concrete(xp.reshape(labels, (-1,))[:1]):
+    if is_concrete(labels):
+        if math.prod(labels.shape) == 0:
+            return None
+        lo, hi = xp.min(labels), xp.max(labels)
+        # (a concrete constant inside jit still yields tracers: then the traced rule)
+        concrete = is_concrete(lo)
+        if concrete and int(lo) >= 0 and int(hi) < allowed:
+            return None
+    else:
+        concrete = False
+    if concrete:
         bad = find_bad_labels(labels, num_classes=allowed, ignore_index=ignore_index, xp=xp)
         if bad is None:
             return None
@@ -276,7 +285,7 @@ def prepare(pred, target, *, class_axis, activation, ignore_index=None, mask=Non
                 f"{_shape_str(pred.shape)}; got {_shape_str(target.shape)}")
         is_label_map = xp.isdtype(target.dtype, ("integral", "bool"))
 
-    if activation == "softmax":
+    if activation == "softmax" and (num_classes == 1 or not had_class_axis):
         check_activation_channels(activation, num_classes if had_class_axis else None)
     if ignore_index is not None and not is_label_map:
         raise ValueError(

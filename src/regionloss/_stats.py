@@ -30,7 +30,9 @@ from typing import Any, NamedTuple
 
 from array_api_compat import array_namespace, device
 
-__all__ = ["SoftStats", "soft_statistics", "class_statistics"]
+from ._kernels.sums import soft_sums
+
+__all__ = ["SoftStats", "soft_statistics", "class_statistics", "count_statistics"]
 
 
 class SoftStats(NamedTuple):
@@ -52,6 +54,7 @@ def soft_statistics(xp, probs, target, weight, *, sum_axes, squared=False,
     ----------
     xp : namespace
     probs, target : arrays of one shape, floating point (the accumulation dtype)
+        0 at weight-0 pixels (selected by the caller).
     weight : array broadcastable to ``probs`` (size-1 class axis), or None
     sum_axes : tuple of int
         The axes summed (the class axis is kept).
@@ -61,24 +64,25 @@ def soft_statistics(xp, probs, target, weight, *, sum_axes, squared=False,
     -------
     SoftStats
         Fields of shape (N, C) when the sample axis is kept, else (C,).
+
+    Notes
+    -----
+    The three sums come from the kernel layer's :func:`~regionloss._kernels.sums.soft_sums`:
+    one pass over the data on CuPy (whose reductions over non-trailing axes are slow) and
+    a fused autograd function on PyTorch; the standard expression elsewhere.
     """
-    if weight is not None:
-        pw = probs * weight
-        yw = target * weight
-    else:
-        pw, yw = probs, target
-    tp = xp.sum(pw * target, axis=sum_axes)
-    if squared:
-        p_total = xp.sum(pw * probs, axis=sum_axes)
-        y_total = xp.sum(yw * target, axis=sum_axes)
-    else:
+    if soft_labels and not squared:
+        pw = probs if weight is None else probs * weight
+        yw = target if weight is None else target * weight
         p_total = xp.sum(pw, axis=sum_axes)
         y_total = xp.sum(yw, axis=sum_axes)
-        if soft_labels:
-            diff = xp.abs(probs - target)
-            if weight is not None:
-                diff = diff * weight
-            tp = (p_total + y_total - xp.sum(diff, axis=sum_axes)) / 2
+        diff = xp.abs(probs - target)
+        if weight is not None:
+            diff = diff * weight
+        tp = (p_total + y_total - xp.sum(diff, axis=sum_axes)) / 2
+    else:
+        tp, p_total, y_total = soft_sums(probs, target, weight, sum_axes=sum_axes,
+                                         squared=squared, selected=True)
     return SoftStats(tp=tp, fp=p_total - tp, fn=y_total - tp)
 
 
@@ -105,4 +109,24 @@ def class_statistics(confusion, /, *, float_dtype):
     fp = predicted - tp
     fn = support - tp
     tn = total - tp - fp - fn
+    return tp, fp, fn, tn
+
+
+def count_statistics(tp, predicted, reference, /, *, float_dtype):
+    r"""Per-class ``(tp, fp, fn, tn)`` from one-vs-rest counts, as floats.
+
+    .. math::
+        fp_c = P_c - tp_c, \quad fn_c = R_c - tp_c, \quad
+        tn_c = \sum_k R_k - tp_c - fp_c - fn_c
+
+    with :math:`P_c` the predicted and :math:`R_c` the reference pixels of class ``c``
+    (the column and row sums of the confusion matrix; :math:`\sum_k R_k` is every scored
+    pixel). Same values as :func:`class_statistics` of the matrix.
+    """
+    xp = array_namespace(tp, predicted, reference)
+    tp = xp.astype(tp, float_dtype)
+    fp = xp.astype(predicted, float_dtype) - tp
+    reference = xp.astype(reference, float_dtype)
+    fn = reference - tp
+    tn = xp.sum(reference, axis=-1, keepdims=True) - tp - fp - fn
     return tp, fp, fn, tn

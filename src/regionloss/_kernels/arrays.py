@@ -127,6 +127,16 @@ def common(*arrays: Any, names: Sequence[str]):
     :func:`namespace` followed by :func:`align` of each array onto the device of the first
     non-NumPy one; ``None`` entries stay ``None``.
     """
+    first, kind, mixed = None, None, False
+    for a in arrays:
+        if a is not None:
+            if first is None:
+                first, kind = a, type(a)
+            elif type(a) is not kind:
+                mixed = True
+    if not mixed and first is not None and aac.is_array_api_obj(first) and not isinstance(
+            first, (bool, int, float, complex)):
+        return (aac.array_namespace(first), *arrays)    # one array type: nothing to convert
     xp = namespace(*arrays, names=names)
     if aac.is_numpy_namespace(xp):
         return (xp, *arrays)

@@ -13,6 +13,15 @@ backends differ most in speed:
   was valid.
 * **NumPy kernels** (:mod:`~regionloss._kernels.counting_numpy`, NumPy's ``"auto"``):
   block-wise sparse (disagreement-only) and joint kernels.
+* **CuPy kernel** (:mod:`~regionloss._kernels.counting_cupy`, CuPy's ``"auto"``): a
+  privatised shared-memory histogram, one global merge; a global-memory ``bincount``
+  serialises its atomics on the few bins most pixels hit.
+* **JAX formulations** (:mod:`~regionloss._kernels.counting_jax`, JAX's ``"auto"``):
+  ``jnp.bincount`` on the CPU, scatter-free compare-and-sum / one-hot products on
+  accelerators, chosen per platform and ``C``.
+
+:func:`class_counts` gives only the per-class ``(tp, predicted, reference)`` counts, which
+every one-vs-rest metric needs: on CuPy and JAX accelerators without the ``C x C`` matrix.
 * **standard path** (everything else: array-api-strict, Dask, ...): comparisons against
   ``arange(C)`` and ``count_nonzero``, one Python iteration per *reference class* (never
   per pixel), so its memory stays at one ``(pixels, C)`` boolean block at a time.
@@ -36,7 +45,7 @@ import array_api_compat as aac
 from .arrays import count_dtype
 from .counting_numpy import numpy_counts
 
-__all__ = ["confusion_counts", "METHODS"]
+__all__ = ["confusion_counts", "class_counts", "METHODS"]
 
 METHODS = ("auto", "native", "standard", "joint", "sparse")
 
@@ -193,6 +202,15 @@ def _standard_counts(xp, pred, target, num_classes, ignore_index, per_sample):
     return counts, n_bad
 
 
+def _jax_accelerated(x) -> bool:
+    """True for a JAX array on (or traced for) a GPU or TPU: there the scatter-free
+    formulations of :mod:`~regionloss._kernels.counting_jax` count; on the CPU the native
+    ``jnp.bincount`` path below is the fastest (measured in ``choose_method``)."""
+    from .counting_jax import platform_of
+
+    return platform_of(x) != "cpu"
+
+
 def confusion_counts(pred, target, *, num_classes: int, ignore_index: int | None = None,
                      per_sample: bool = False, method: str = "auto"):
     """Confusion counts of two integer label maps and the number of out-of-range pixels.
@@ -225,6 +243,16 @@ def confusion_counts(pred, target, *, num_classes: int, ignore_index: int | None
     xp = aac.array_namespace(pred, target)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
+    if method == "auto" and aac.is_cupy_namespace(xp):
+        from .counting_cupy import confusion_counts_cupy
+
+        return confusion_counts_cupy(pred, target, num_classes=num_classes,
+                                     ignore_index=ignore_index, per_sample=per_sample)
+    if method == "auto" and aac.is_jax_namespace(xp) and _jax_accelerated(target):
+        from .counting_jax import confusion_counts_jax
+
+        return confusion_counts_jax(pred, target, num_classes=num_classes,
+                                    ignore_index=ignore_index, per_sample=per_sample)
     # an ignore_index the reference's dtype cannot hold never matches: count without it
     ignore_index = _reachable_ignore(xp, target.dtype, ignore_index)
     if xp.isdtype(pred.dtype, "bool") and not aac.is_numpy_array(pred):
@@ -263,3 +291,41 @@ def confusion_counts(pred, target, *, num_classes: int, ignore_index: int | None
         return _native_counts(xp, bincount, pred, target, num_classes, ignore_index,
                               per_sample)
     return _standard_counts(xp, pred, target, num_classes, ignore_index, per_sample)
+
+
+def class_counts(pred, target, *, num_classes: int, ignore_index: int | None = None,
+                 per_sample: bool = False, method: str = "auto"):
+    """Per-class one-vs-rest counts of two integer label maps, and the out-of-range count.
+
+    Over the scored pixels (reference not ``ignore_index``, both labels in ``[0, C)``)::
+
+        tp[c] = #{t = c and p = c},  predicted[c] = #{p = c},  reference[c] = #{t = c}
+
+    i.e. the diagonal, column sums and row sums of :func:`confusion_counts`, which is what
+    one-vs-rest metrics need (``fp = predicted - tp``, ``fn = reference - tp``,
+    ``tn = Σ reference - tp - fp - fn``). CuPy and JAX count them directly (3C bins, no
+    ``C x C`` matrix); every other backend reads them off the matrix.
+
+    Returns
+    -------
+    tp, predicted, reference : integer arrays, (C,) or (N, C)
+    n_bad : 0-d integer array or int
+        As in :func:`confusion_counts`.
+    """
+    xp = aac.array_namespace(pred, target)
+    if method == "auto" and aac.is_cupy_namespace(xp):
+        from .counting_cupy import class_counts_cupy
+
+        return class_counts_cupy(pred, target, num_classes=num_classes,
+                                 ignore_index=ignore_index, per_sample=per_sample)
+    if method == "auto" and aac.is_jax_namespace(xp) and _jax_accelerated(target):
+        from .counting_jax import class_counts_jax
+
+        return class_counts_jax(pred, target, num_classes=num_classes,
+                                ignore_index=ignore_index, per_sample=per_sample)
+    counts, n_bad = confusion_counts(pred, target, num_classes=num_classes,
+                                     ignore_index=ignore_index, per_sample=per_sample,
+                                     method=method)
+    eye = xp.eye(num_classes, dtype=xp.bool, device=aac.device(counts))
+    tp = xp.sum(xp.where(eye, counts, xp.zeros_like(counts)), axis=-1)
+    return tp, xp.sum(counts, axis=-2), xp.sum(counts, axis=-1), n_bad

@@ -171,7 +171,7 @@ def _cupy_sum_over(x, axes, *, split_len=None):
 # --------------------------------------------------------------------------- soft_sums
 
 
-def soft_sums(probs, target, weight, *, sum_axes, squared=False):
+def soft_sums(probs, target, weight, *, sum_axes, squared=False, selected=False):
     """The three sums of the soft statistics, in one pass where the backend allows.
 
     .. math::
@@ -191,6 +191,10 @@ def soft_sums(probs, target, weight, *, sum_axes, squared=False):
         Axes summed (the kept axes are the class axis and, per sample, axis 0).
     squared : bool
         Sum ``w·p²`` and ``w·y²`` instead of ``w·p`` and ``w·y`` (V-Net).
+    selected : bool
+        The caller has already set ``probs`` and ``target`` to finite values (0) where
+        ``w == 0`` (:func:`regionloss._inputs.prepare` does): the generic path then
+        multiplies by the weights without selecting again.
 
     Returns
     -------
@@ -203,7 +207,9 @@ def soft_sums(probs, target, weight, *, sum_axes, squared=False):
     if tuple(target.shape) != tuple(probs.shape):
         raise ValueError(f"target must have probs' shape {tuple(probs.shape)}, got "
                          f"{tuple(target.shape)}")
-    axes = _normalize_axes(sum_axes, probs.ndim)
+    axes = sum_axes
+    if type(axes) is not tuple or (axes and not 0 <= min(axes) <= max(axes) < probs.ndim):
+        axes = _normalize_axes(sum_axes, probs.ndim)
     if aac.is_cupy_array(probs):
         fast = _cupy_soft_sums(probs, target, weight, axes, bool(squared))
         if fast is not None:
@@ -212,10 +218,10 @@ def soft_sums(probs, target, weight, *, sum_axes, squared=False):
         fast = _torch_soft_sums(probs, target, weight, axes, bool(squared))
         if fast is not None:
             return fast
-    return _generic_soft_sums(xp, probs, target, weight, axes, bool(squared))
+    return _generic_soft_sums(xp, probs, target, weight, axes, bool(squared), selected)
 
 
-def _generic_soft_sums(xp, probs, target, weight, axes, squared):
+def _generic_soft_sums(xp, probs, target, weight, axes, squared, selected=False):
     """The array-API version: products selected with ``where``, then :func:`sum_over`."""
     acc = xp.float64 if probs.dtype == xp.float64 else xp.float32
     p = probs if probs.dtype == acc else xp.astype(probs, acc)
@@ -226,16 +232,18 @@ def _generic_soft_sums(xp, probs, target, weight, axes, squared):
         yy = y * y if squared else y
     else:
         w = weight if weight.dtype == acc else xp.astype(weight, acc)
-        keep = w != 0
-        zero = xp.zeros((), dtype=acc, device=aac.device(p))
-        # selection before any product: NaN/inf at a weight-0 pixel never enters (and its
-        # gradient is an exact 0, not NaN * 0)
-        p = xp.where(keep, p, zero)
-        y = xp.where(keep, y, zero)
+        if not selected:
+            keep = w != 0
+            zero = xp.zeros((), dtype=acc, device=aac.device(p))
+            # selection before any product: NaN/inf at a weight-0 pixel never enters (and
+            # its gradient is an exact 0, not NaN * 0)
+            p = xp.where(keep, p, zero)
+            y = xp.where(keep, y, zero)
         py = w * p * y
         pp = w * (p * p if squared else p)
         yy = w * (y * y if squared else y)
-    return sum_over(py, axes), sum_over(pp, axes), sum_over(yy, axes)
+    # (the products are already in the accumulation dtype: plain sums)
+    return xp.sum(py, axis=axes), xp.sum(pp, axis=axes), xp.sum(yy, axis=axes)
 
 
 # --------------------------------------------------------------------------- PyTorch

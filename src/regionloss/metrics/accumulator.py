@@ -22,7 +22,7 @@ from .._kernels.arrays import (
     state_device,
 )
 from .._reduce import nan_sum_count
-from .._stats import class_statistics
+from .._stats import count_statistics
 from .._validate import (
     check_average,
     check_flags,
@@ -31,9 +31,21 @@ from .._validate import (
     check_zero_division,
 )
 from ._table import metric_options, resolve_metric
-from .confusion import _check_confusion, _counts, _score, check_label_maps, score_confusion
+from .confusion import _class_counts, _score, check_label_maps
 
 __all__ = ["MetricState", "MetricAccumulator"]
+
+
+def _check_counts(xp, state) -> None:
+    """A concrete state's counts must be non-negative (an int32 wrap looks like this)."""
+    for name in ("tp", "predicted", "reference"):
+        field = getattr(state, name)
+        if field.shape[0] and int(xp.min(field)) < 0:
+            raise ValueError(
+                f"the state's {name} counts hold a negative value; counts are >= 0. On JAX "
+                "without x64, int32 counts wrap past 2**31 - 1 pixels of one class: enable "
+                "jax.config.update('jax_enable_x64', True), or accumulate smaller batches' "
+                "counts in a NumPy int64 state")
 
 
 class MetricState(NamedTuple):
@@ -45,9 +57,12 @@ class MetricState(NamedTuple):
 
     Fields
     ------
-    confusion : (C, C) integer
-        Global counts (rows = reference, columns = prediction): micro, macro, weighted
-        and per-class scores pooled over everything seen.
+    tp, predicted, reference : (C,) integer
+        Per-class counts pooled over everything seen: pixels labelled ``c`` in both maps,
+        in the prediction, in the reference (the diagonal, column sums and row sums of
+        the confusion matrix). Every one-vs-rest statistic follows from them, so micro,
+        macro, weighted and per-class scores of the pooled counts come from them without
+        a ``C x C`` matrix (use :func:`regionloss.confusion_matrix` for the matrix).
     samples : () integer
         Number of samples seen.
     class_sum, class_count, class_defined : (K,)
@@ -62,7 +77,9 @@ class MetricState(NamedTuple):
         with invalid pixels is NaN, and an error on concrete states.
     """
 
-    confusion: object
+    tp: object
+    predicted: object
+    reference: object
     samples: object
     class_sum: object
     class_count: object
@@ -87,9 +104,9 @@ def _shapes(state) -> tuple:
 def _check_same_shapes(a, b, names=("the first state", "the second state")) -> None:
     if _shapes(a) != _shapes(b):
         raise ValueError(
-            f"cannot merge metric states of different shapes: {names[0]} has confusion "
-            f"{tuple(a.confusion.shape)} and {len(a.class_sum)} scored classes, {names[1]} "
-            f"{tuple(b.confusion.shape)} and {len(b.class_sum)}; both must come from "
+            f"cannot merge metric states of different shapes: {names[0]} counts "
+            f"{a.tp.shape[0]} classes and scores {a.class_sum.shape[0]}, {names[1]} counts "
+            f"{b.tp.shape[0]} and scores {b.class_sum.shape[0]}; both must come from "
             "accumulators with the same num_classes and include_background")
 
 
@@ -171,7 +188,9 @@ class MetricAccumulator:
         ci, cf = count_dtype(xp), count_float_dtype(xp)
         C, K = self.num_classes, self.num_scored
         return MetricState(
-            confusion=xp.zeros((C, C), dtype=ci, device=device),
+            tp=xp.zeros((C,), dtype=ci, device=device),
+            predicted=xp.zeros((C,), dtype=ci, device=device),
+            reference=xp.zeros((C,), dtype=ci, device=device),
             samples=xp.zeros((), dtype=ci, device=device),
             class_sum=xp.zeros((K,), dtype=cf, device=device),
             class_count=xp.zeros((K,), dtype=ci, device=device),
@@ -187,10 +206,10 @@ class MetricAccumulator:
         xp, pred, target, _, _ = check_label_maps(
             pred, target, num_classes=self.num_classes, ignore_index=self.ignore_index,
             per_sample=True)
-        per_sample, n_invalid = _counts(xp, pred, target, self.num_classes,
-                                        self.ignore_index, True, self.validate)
+        tp, predicted, reference, n_invalid = _class_counts(
+            pred, target, self.num_classes, self.ignore_index, True, self.validate)
         ci = count_dtype(xp)
-        stats = class_statistics(per_sample, float_dtype=count_float_dtype(xp))
+        stats = count_statistics(tp, predicted, reference, float_dtype=count_float_dtype(xp))
         kwargs = dict(include_background=self.include_background,
                       zero_division=self.zero_division)
         value, defined = _score(xp, stats, self._spec, self.options, average="none",
@@ -203,12 +222,14 @@ class MetricAccumulator:
             sums.append(s)
             counts.append(c)
             defs.append(xp.sum(d, axis=0))
-        confusion = xp.sum(per_sample, axis=0, dtype=ci)
-        device = device_of(confusion)
+        pooled = [xp.sum(c, axis=0, dtype=ci) for c in (tp, predicted, reference)]
+        device = device_of(pooled[0])
         n_invalid = (xp.zeros((), dtype=ci, device=device) if n_invalid is None
                      else xp.astype(n_invalid, ci))
         return MetricState(
-            confusion=confusion,
+            tp=pooled[0],
+            predicted=pooled[1],
+            reference=pooled[2],
             samples=xp.asarray(pred.shape[0], dtype=ci, device=device),
             class_sum=class_sum,
             class_count=xp.astype(class_count, ci),
@@ -228,12 +249,13 @@ class MetricAccumulator:
             raise TypeError(f"{name} must be a MetricState (from init, update or merge); got "
                             f"{type(state).__name__}")
         C, K = self.num_classes, self.num_scored
-        if tuple(state.confusion.shape) != (C, C) or tuple(state.class_sum.shape) != (K,):
+        if tuple(state.tp.shape) != (C,) or tuple(state.class_sum.shape) != (K,):
             raise ValueError(
-                f"{name} does not belong to this accumulator: its confusion is "
-                f"{tuple(state.confusion.shape)} with {tuple(state.class_sum.shape)[0]} "
-                f"scored classes, but this accumulator has num_classes={C} and scores {K} "
-                f"classes (include_background={self.include_background})")
+                f"{name} does not belong to this accumulator: it counts "
+                f"{tuple(state.tp.shape)[0]} classes and scores "
+                f"{tuple(state.class_sum.shape)[0]}, but this accumulator has "
+                f"num_classes={C} and scores {K} classes "
+                f"(include_background={self.include_background})")
 
     def merge(self, a, b, /):
         """The state of everything ``a`` and ``b`` have seen (field-wise addition)."""
@@ -281,14 +303,16 @@ class MetricAccumulator:
                     f"the state saw {n_invalid} pixel(s) with a label outside [0, "
                     f"num_classes={self.num_classes}) that is not ignore_index="
                     f"{self.ignore_index}; its metric would be meaningless")
-            _check_confusion(xp, state.confusion)
+            _check_counts(xp, state)
         else:
             invalid = state.invalid > 0
         if not per_sample:
-            value, defined = score_confusion(
-                state.confusion, metric=self.metric, average=average,
-                include_background=self.include_background, zero_division=self.zero_division,
-                return_defined=True, **self.options)
+            stats = count_statistics(state.tp, state.predicted, state.reference,
+                                     float_dtype=count_float_dtype(xp))
+            value, defined = _score(xp, stats, self._spec, self.options, average=average,
+                                    include_background=self.include_background,
+                                    zero_division=self.zero_division)
+            value, defined = xp.asarray(value), xp.asarray(defined)
         else:
             if average == "none":
                 total, count, defined = state.class_sum, state.class_count, state.class_defined

@@ -24,9 +24,10 @@ from __future__ import annotations
 import math
 
 from .._kernels.arrays import count_dtype, count_float_dtype, is_concrete, namespace
-from .._kernels.counting import confusion_counts
+from .._kernels.counting import class_counts, confusion_counts
 from .._reduce import average_classes, average_samples
 from .._stats import class_statistics as _class_statistics
+from .._stats import count_statistics
 from .._validate import (
     check_average,
     check_flags,
@@ -95,6 +96,21 @@ def _counts(xp, pred, target, num_classes, ignore_index, per_sample, validate,
                 f"label values out of range: labels outside [0, num_classes={num_classes})")
         return counts, None
     return counts, n_bad if validate else None
+
+
+def _class_counts(pred, target, num_classes, ignore_index, per_sample, validate):
+    """``(tp, predicted, reference, n_invalid)``: :func:`_counts` for the per-class counts
+    only (no ``C x C`` matrix where the backend can avoid it)."""
+    tp, predicted, reference, n_bad = class_counts(
+        pred, target, num_classes=num_classes, ignore_index=ignore_index,
+        per_sample=per_sample)
+    if is_concrete(pred) and is_concrete(target) and is_concrete(n_bad):
+        if validate and int(n_bad) != 0:
+            check_label_range(pred, target, num_classes=num_classes, ignore_index=ignore_index)
+            raise ValueError(  # pragma: no cover - the check above raises on the same rule
+                f"label values out of range: labels outside [0, num_classes={num_classes})")
+        return tp, predicted, reference, None
+    return tp, predicted, reference, (n_bad if validate else None)
 
 
 def count_labels(pred, target, *, num_classes, ignore_index=None, per_sample=False,
@@ -344,9 +360,9 @@ def score_labels(metric, pred, target, *, num_classes, average, per_sample,
     if not include_background and num_classes < 2:
         raise ValueError(f"include_background=False needs at least 2 classes, got "
                          f"num_classes={num_classes}")
-    counts, n_invalid = _counts(xp, pred, target, num_classes, ignore_index, per_sample,
-                                validate)
-    stats = _class_statistics(counts, float_dtype=count_float_dtype(xp))
+    tp, predicted, reference, n_invalid = _class_counts(pred, target, num_classes,
+                                                        ignore_index, per_sample, validate)
+    stats = count_statistics(tp, predicted, reference, float_dtype=count_float_dtype(xp))
     value, defined = _score(xp, stats, spec, options, average=average,
                             include_background=include_background,
                             zero_division=zero_division)
