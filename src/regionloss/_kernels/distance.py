@@ -54,6 +54,7 @@ References
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Any
@@ -243,6 +244,23 @@ def _cupy_edt(mask, spatial_ndim, spacing):
 
 
 def _jax_edt(mask, spatial_ndim, spacing):
+    """:func:`_jax_edt_traced` compiled once per (shape, dtype, options).
+
+    Called eagerly, the transform would otherwise trace and compile its ``lax.scan`` body
+    anew on every call (a fresh closure each time); inside an outer ``jax.jit`` or
+    ``jax.vmap`` the inner ``jit`` is simply inlined.
+    """
+    return _jax_edt_compiled()(mask, spatial_ndim, spacing)
+
+
+@functools.lru_cache(maxsize=None)
+def _jax_edt_compiled():
+    import jax
+
+    return jax.jit(_jax_edt_traced, static_argnums=(1, 2))
+
+
+def _jax_edt_traced(mask, spatial_ndim, spacing):
     """Separable exact transform in ``jax.numpy`` / ``lax``: jit- and vmap-safe.
 
     Axis 1 of the image: the 1-D distance to the nearest zero on the same line, from the

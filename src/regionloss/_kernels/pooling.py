@@ -148,16 +148,19 @@ def _auto_method(xp, x, pooled, is_bool) -> str:
 def _jax_pool(x, pooled, largest):
     """``lax.reduce_window`` with the reduction's identity as padding value."""
     import jax.numpy as jnp
+    import numpy as np
     from jax import lax
 
     if jnp.issubdtype(x.dtype, jnp.floating):
-        init = -jnp.inf if largest else jnp.inf
+        init = -np.inf if largest else np.inf
     else:
         info = jnp.iinfo(x.dtype)
         init = info.min if largest else info.max
     dims = tuple(pooled.get(a, 1) for a in range(x.ndim))
     padding = tuple((w // 2, w // 2) for w in dims)
-    return lax.reduce_window(x, jnp.asarray(init, dtype=x.dtype),
+    # a concrete (NumPy) identity lets JAX recognise the max / min monoid and use its
+    # differentiable reduce_window_max / _min primitives
+    return lax.reduce_window(x, np.asarray(init, dtype=x.dtype),
                              lax.max if largest else lax.min,
                              dims, (1,) * x.ndim, padding)
 
