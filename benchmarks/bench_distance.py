@@ -127,16 +127,51 @@ def _ranges(times) -> None:
         print(f"    {name:<32} range {1e3 * min(samples):8.2f} .. {1e3 * max(samples):8.2f} ms")
 
 
+def _skeleton(x, method, axes, iterations=3):
+    """clDice's soft skeleton spelled with the kernels, so that the pooling path can be
+    chosen (``regionloss.distance_maps.soft_skeleton`` always takes ``method="auto"``)."""
+    import array_api_compat
+
+    from regionloss._kernels.pooling import max_pool, min_pool
+
+    xp = array_api_compat.array_namespace(x)
+    minimum = xp.minimum
+
+    def erode(v):
+        out = min_pool(v, window=(3,), axes=(axes[0],), method=method)
+        for a in axes[1:]:
+            out = minimum(out, min_pool(v, window=(3,), axes=(a,), method=method))
+        return out
+
+    def dilate(v):
+        return max_pool(v, window=(3,) * len(axes), axes=axes, method=method)
+
+    def relu(v):
+        return xp.where(v > 0, v, xp.zeros_like(v))
+
+    skel = relu(x - dilate(erode(x)))
+    for _ in range(iterations):
+        x = erode(x)
+        delta = relu(x - dilate(erode(x)))
+        skel = skel + relu(delta - skel * delta)
+    return skel
+
+
 def bench_pooling(args) -> None:
+    """One 3 x 3 max-pool, and a soft skeleton (3 iterations: 18 pools), per path."""
+    import scipy.ndimage as ndi
+
     from regionloss._kernels.pooling import max_pool
 
     shape = (2, 64, 64, 4) if args.quick else (8, 256, 256, 4)
+    skel_shape = (2, 32, 32, 4) if args.quick else (2, 128, 128, 4)
+    skel_repeats = min(args.repeats, 5)
     rng = np.random.default_rng(0)
     x = rng.random(shape, dtype=np.float32)
     w = rng.random(shape, dtype=np.float32)
+    xs = rng.random(skel_shape, dtype=np.float32)
+    ws = rng.random(skel_shape, dtype=np.float32)
     kw = dict(window=(3, 3), axes=(1, 2))
-
-    import scipy.ndimage as ndi
 
     times = time_interleaved({
         "scipy maximum_filter": lambda: ndi.maximum_filter(x, size=(1, 3, 3, 1),
@@ -151,34 +186,54 @@ def bench_pooling(args) -> None:
     except ImportError:  # pragma: no cover
         jax = None
     if jax is not None:
-        xj, wj = jnp.asarray(x), jnp.asarray(w)
+        xj, wj, xsj, wsj = (jnp.asarray(a) for a in (x, w, xs, ws))
 
-        def loss(method):
+        def pool_step(method):
             return jax.jit(jax.value_and_grad(
                 lambda v: jnp.sum(wj * max_pool(v, **kw, method=method))))
 
-        native, standard = loss("jax"), loss("standard")
+        def skel_step(method):
+            return jax.jit(jax.value_and_grad(
+                lambda v: jnp.sum(wsj * _skeleton(v, method, (1, 2)))))
+
+        native, standard = pool_step("jax"), pool_step("standard")
         times = time_interleaved({"lax.reduce_window": lambda: native(xj),
                                   "standard (shifted slices)": lambda: standard(xj)},
                                  repeats=args.repeats, warmup=args.warmup)
         print_comparison(f"JAX max-pool 3x3 {shape}, jit forward+backward", times,
                          "lax.reduce_window")
+        native, standard = skel_step("jax"), skel_step("standard")
+        times = time_interleaved({"lax.reduce_window": lambda: native(xsj),
+                                  "standard (shifted slices)": lambda: standard(xsj)},
+                                 repeats=skel_repeats, warmup=1)
+        print_comparison(f"JAX soft skeleton (3 iterations) {skel_shape}, jit "
+                         "forward+backward", times, "lax.reduce_window")
     if args.torch:
         import torch
 
-        xt = torch.from_numpy(x)
-        wt = torch.from_numpy(w)
-
-        def torch_step(method):
-            v = xt.clone().requires_grad_(True)
-            (wt * max_pool(v, **kw, method=method)).sum().backward()
+        def torch_step(method, a, b, fn):
+            v = torch.from_numpy(a).requires_grad_(True)
+            (torch.from_numpy(b) * fn(v, method)).sum().backward()
             return v.grad
 
-        times = time_interleaved({"F.max_pool2d": lambda: torch_step("torch"),
-                                  "standard (shifted slices)": lambda: torch_step("standard")},
-                                 repeats=args.repeats, warmup=args.warmup)
+        def pool(v, method):
+            return max_pool(v, **kw, method=method)
+
+        def skel(v, method):
+            return _skeleton(v, method, (1, 2))
+
+        times = time_interleaved(
+            {"F.max_pool2d": lambda: torch_step("torch", x, w, pool),
+             "standard (shifted slices)": lambda: torch_step("standard", x, w, pool)},
+            repeats=args.repeats, warmup=args.warmup)
         print_comparison(f"PyTorch max-pool 3x3 {shape}, forward+backward", times,
                          "F.max_pool2d")
+        times = time_interleaved(
+            {"F.max_pool2d": lambda: torch_step("torch", xs, ws, skel),
+             "standard (shifted slices)": lambda: torch_step("standard", xs, ws, skel)},
+            repeats=skel_repeats, warmup=1)
+        print_comparison(f"PyTorch soft skeleton (3 iterations) {skel_shape}, "
+                         "forward+backward", times, "F.max_pool2d")
 
 
 def main(argv=None) -> None:

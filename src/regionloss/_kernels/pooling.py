@@ -17,7 +17,8 @@ building block of soft morphology (soft erosion is a min-pool, soft dilation a m
 Paths (``method``; ``"auto"`` picks the first that applies):
 
 * ``"jax"``: JAX arrays (not bool): ``lax.reduce_window`` with ``lax.max`` / ``lax.min``
-  and the identity as padding; differentiable (the gradient goes to the selected element).
+  and the identity as padding, one 1-D window per pooled axis; differentiable (the
+  gradient goes to the selected element).
 * ``"torch"``: PyTorch floating tensors with at most 3 pooled axes: the pooled axes moved
   last, the others flattened into the batch, one ``max_pool{1,2,3}d`` call (min-pool as
   ``-max_pool(-x)``).
@@ -146,7 +147,13 @@ def _auto_method(xp, x, pooled, is_bool) -> str:
 
 
 def _jax_pool(x, pooled, largest):
-    """``lax.reduce_window`` with the reduction's identity as padding value."""
+    """One ``lax.reduce_window`` per pooled axis, the reduction's identity as padding.
+
+    A box maximum is separable, and a chain of 1-D windows runs faster on the CPU than one
+    n-D window, forward and backward (about 0.7x and 0.85x the time of the 3 x 3 window
+    in a soft skeleton; ``benchmarks/bench_distance.py --pooling``). The gradient is the
+    same: each 1-D pass routes it to the element it selected.
+    """
     import jax.numpy as jnp
     import numpy as np
     from jax import lax
@@ -156,13 +163,18 @@ def _jax_pool(x, pooled, largest):
     else:
         info = jnp.iinfo(x.dtype)
         init = info.min if largest else info.max
-    dims = tuple(pooled.get(a, 1) for a in range(x.ndim))
-    padding = tuple((w // 2, w // 2) for w in dims)
     # a concrete (NumPy) identity lets JAX recognise the max / min monoid and use its
     # differentiable reduce_window_max / _min primitives
-    return lax.reduce_window(x, np.asarray(init, dtype=x.dtype),
-                             lax.max if largest else lax.min,
-                             dims, (1,) * x.ndim, padding)
+    init = np.asarray(init, dtype=x.dtype)
+    reducer = lax.max if largest else lax.min
+    out = x
+    for axis, w in pooled.items():
+        dims = [1] * x.ndim
+        dims[axis] = w
+        padding = [(0, 0)] * x.ndim
+        padding[axis] = (w // 2, w // 2)
+        out = lax.reduce_window(out, init, reducer, tuple(dims), (1,) * x.ndim, padding)
+    return out
 
 
 def _torch_pool(x, pooled, largest):
