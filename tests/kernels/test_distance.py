@@ -9,6 +9,7 @@ in fact exact here), under ``jax.jit`` and ``jax.vmap``.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -267,16 +268,23 @@ def _x64(enabled: bool):
     return enable_x64() if enabled else disable_x64()
 
 
+@functools.lru_cache(maxsize=None)
+def _jitted(spatial_ndim, spacing):
+    """One jitted transform per option set (a fresh lambda per example would recompile)."""
+    import jax
+
+    return jax.jit(lambda m: euclidean_distance(m, spatial_ndim=spatial_ndim,
+                                                spacing=spacing))
+
+
 @pytestmark_jax
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mask=masks([(2, 9, 12), (3, 16, 5)]), spacing=SPACINGS_2D)
 def test_jax_jit_equals_scipy_2d(mask, spacing):
-    import jax
     import jax.numpy as jnp
 
     with _x64(True):
-        fn = jax.jit(lambda m: euclidean_distance(m, spatial_ndim=2, spacing=spacing))
-        got = fn(jnp.asarray(mask))
+        got = _jitted(2, spacing)(jnp.asarray(mask))
         assert got.dtype == jnp.float64
         assert_distances(got, scipy_reference(mask, 2, spacing))
 
@@ -285,12 +293,11 @@ def test_jax_jit_equals_scipy_2d(mask, spacing):
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mask=masks([(2, 5, 6, 7)]), spacing=SPACINGS_3D)
 def test_jax_jit_equals_scipy_3d(mask, spacing):
-    import jax
     import jax.numpy as jnp
 
     with _x64(True):
-        fn = jax.jit(lambda m: euclidean_distance(m, spatial_ndim=3, spacing=spacing))
-        assert_distances(fn(jnp.asarray(mask)), scipy_reference(mask, 3, spacing))
+        assert_distances(_jitted(3, spacing)(jnp.asarray(mask)),
+                         scipy_reference(mask, 3, spacing))
 
 
 @pytestmark_jax
