@@ -63,6 +63,8 @@ def _check_spacing(spacing, spatial_ndim: int):
         values = (spacing,) * spatial_ndim
     else:
         try:
+            if isinstance(spacing, (str, bytes)):
+                raise TypeError
             values = tuple(spacing)
         except TypeError:
             raise TypeError(
