@@ -18,14 +18,18 @@ Sizes: (8, 256, 256) and (2, 96, 96, 96); ``--quick``: (4, 64, 64) and (2, 32, 3
 The JAX target is a ratio of at most 5 against SciPy.
 
 ``--pooling`` times the 3 x 3 max-pool (soft dilation) of (8, 256, 256, 4) float32
-probabilities over the two spatial axes, forward and backward: the native paths
-(``lax.reduce_window``, ``torch.nn.functional.max_pool2d``) against the standard
+probabilities over the two spatial axes, forward and backward, and clDice's soft skeleton
+(3 iterations, 18 pools) of (2, 128, 128, 4) probabilities, forward and backward: the
+native paths (the kernel's chain of 1-D ``lax.reduce_window``, one n-D
+``lax.reduce_window``, ``torch.nn.functional.max_pool2d``) against the standard
 shifted-slices fallback on the same library, and on NumPy the fallback against
-``scipy.ndimage.maximum_filter``.
+``scipy.ndimage.maximum_filter``. ``--torch-threads N`` sets PyTorch's intra-op threads
+(on a loaded 2-core machine its default of 2 threads can make small pools much slower).
 
 Usage::
 
     python benchmarks/bench_distance.py [--quick] [--repeats 15] [--standard] [--pooling]
+        [--no-edt] [--no-torch] [--torch-threads N]
 """
 
 from __future__ import annotations
@@ -129,22 +133,31 @@ def _ranges(times) -> None:
 
 def _skeleton(x, method, axes, iterations=3):
     """clDice's soft skeleton spelled with the kernels, so that the pooling path can be
-    chosen (``regionloss.distance_maps.soft_skeleton`` always takes ``method="auto"``)."""
+    chosen (``regionloss.distance_maps.soft_skeleton`` always takes ``method="auto"``).
+    ``method`` is a kernel method name, or ``"jax-nd"``: one n-D ``lax.reduce_window``
+    per pool instead of the kernel's chain of 1-D windows."""
     import array_api_compat
 
     from regionloss._kernels.pooling import max_pool, min_pool
 
     xp = array_api_compat.array_namespace(x)
-    minimum = xp.minimum
+    if method == "jax-nd":
+        maxp, minp = _nd_reduce_window(True), _nd_reduce_window(False)
+    else:
+        def maxp(v, window, axes):
+            return max_pool(v, window=window, axes=axes, method=method)
+
+        def minp(v, window, axes):
+            return min_pool(v, window=window, axes=axes, method=method)
 
     def erode(v):
-        out = min_pool(v, window=(3,), axes=(axes[0],), method=method)
+        out = minp(v, (3,), (axes[0],))
         for a in axes[1:]:
-            out = minimum(out, min_pool(v, window=(3,), axes=(a,), method=method))
+            out = xp.minimum(out, minp(v, (3,), (a,)))
         return out
 
     def dilate(v):
-        return max_pool(v, window=(3,) * len(axes), axes=axes, method=method)
+        return maxp(v, (3,) * len(axes), axes)
 
     def relu(v):
         return xp.where(v > 0, v, xp.zeros_like(v))
@@ -155,6 +168,20 @@ def _skeleton(x, method, axes, iterations=3):
         delta = relu(x - dilate(erode(x)))
         skel = skel + relu(delta - skel * delta)
     return skel
+
+
+def _nd_reduce_window(largest):
+    """One n-D ``lax.reduce_window`` over every pooled axis at once (for comparison)."""
+    from jax import lax
+
+    def pool(v, window, axes):
+        dims = [1] * v.ndim
+        for a, w in zip(axes, window):
+            dims[a % v.ndim] = w
+        init = np.asarray(-np.inf if largest else np.inf, dtype=v.dtype)
+        return lax.reduce_window(v, init, lax.max if largest else lax.min, tuple(dims),
+                                 (1,) * v.ndim, [(d // 2, d // 2) for d in dims])
+    return pool
 
 
 def bench_pooling(args) -> None:
@@ -189,6 +216,10 @@ def bench_pooling(args) -> None:
         xj, wj, xsj, wsj = (jnp.asarray(a) for a in (x, w, xs, ws))
 
         def pool_step(method):
+            if method == "jax-nd":
+                nd = _nd_reduce_window(True)
+                return jax.jit(jax.value_and_grad(
+                    lambda v: jnp.sum(wj * nd(v, kw["window"], kw["axes"]))))
             return jax.jit(jax.value_and_grad(
                 lambda v: jnp.sum(wj * max_pool(v, **kw, method=method))))
 
@@ -196,14 +227,16 @@ def bench_pooling(args) -> None:
             return jax.jit(jax.value_and_grad(
                 lambda v: jnp.sum(wsj * _skeleton(v, method, (1, 2)))))
 
-        native, standard = pool_step("jax"), pool_step("standard")
+        native, nd, standard = pool_step("jax"), pool_step("jax-nd"), pool_step("standard")
         times = time_interleaved({"lax.reduce_window": lambda: native(xj),
+                                  "n-D reduce_window": lambda: nd(xj),
                                   "standard (shifted slices)": lambda: standard(xj)},
                                  repeats=args.repeats, warmup=args.warmup)
         print_comparison(f"JAX max-pool 3x3 {shape}, jit forward+backward", times,
                          "lax.reduce_window")
-        native, standard = skel_step("jax"), skel_step("standard")
+        native, nd, standard = skel_step("jax"), skel_step("jax-nd"), skel_step("standard")
         times = time_interleaved({"lax.reduce_window": lambda: native(xsj),
+                                  "n-D reduce_window": lambda: nd(xsj),
                                   "standard (shifted slices)": lambda: standard(xsj)},
                                  repeats=skel_repeats, warmup=1)
         print_comparison(f"JAX soft skeleton (3 iterations) {skel_shape}, jit "
@@ -248,6 +281,8 @@ def main(argv=None) -> None:
     parser.add_argument("--pooling", action="store_true", help="time the pooling paths too")
     parser.add_argument("--no-edt", dest="edt", action="store_false",
                         help="skip the distance transforms")
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="torch.set_num_threads(N) before timing")
     args = parser.parse_args(argv)
     if args.repeats is None:
         args.repeats = 3 if args.quick else 15
@@ -255,9 +290,12 @@ def main(argv=None) -> None:
         args.warmup = 1 if args.quick else 2
     if args.torch:
         try:
-            import torch  # noqa: F401
+            import torch
         except ImportError:  # pragma: no cover
             args.torch = False
+        else:
+            if args.torch_threads:
+                torch.set_num_threads(args.torch_threads)
     print(machine())
     if args.edt:
         bench_edt(args)

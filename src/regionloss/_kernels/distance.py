@@ -231,7 +231,9 @@ def _cupy_edt(mask, spatial_ndim, spacing):
             return cupy.zeros(shape, dtype=cupy.float64)
         sampling = None if len(set(spacing)) == 1 else spacing
         scale = spacing[0] if sampling is None else 1.0
-        images = [cndi.distance_transform_edt(flat[i], sampling=sampling)
+        # the PBA+ packing kernel reads its input as a raw, C-ordered buffer
+        images = [cndi.distance_transform_edt(cupy.ascontiguousarray(flat[i]),
+                                              sampling=sampling)
                   for i in range(flat.shape[0])]
         out = cupy.stack(images).astype(cupy.float64, copy=False).reshape(shape)
         if scale != 1.0:

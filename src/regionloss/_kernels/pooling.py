@@ -22,7 +22,7 @@ Paths (``method``; ``"auto"`` picks the first that applies):
 * ``"torch"``: PyTorch floating tensors with at most 3 pooled axes: the pooled axes moved
   last, the others flattened into the batch, one ``max_pool{1,2,3}d`` call (min-pool as
   ``-max_pool(-x)``).
-* ``"cupy"``: CuPy arrays: ``cupyx.scipy.ndimage.maximum_filter`` / ``minimum_filter``
+* ``"cupy"``: CuPy numeric arrays: ``cupyx.scipy.ndimage.maximum_filter`` / ``minimum_filter``
   with ``mode="nearest"``. Repeating the edge value is the same as ignoring the outside:
   whenever a window reaches past the edge it already contains the edge element.
 * ``"standard"``: every other case, NumPy included: one pass per pooled axis (a box
@@ -138,7 +138,7 @@ def _auto_method(xp, x, pooled, is_bool) -> str:
     if (aac.is_torch_array(x) and xp.isdtype(x.dtype, "real floating")
             and len(pooled) <= 3):
         return "torch"
-    if aac.is_cupy_array(x):
+    if aac.is_cupy_array(x) and not is_bool:
         return "cupy"
     return "standard"
 
