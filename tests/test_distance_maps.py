@@ -43,6 +43,17 @@ INF = math.inf
 needs_jax = pytest.mark.skipif(not HAVE_JAX, reason="JAX not installed")
 
 
+def _x64(enabled: bool):
+    """JAX's x64 mode as a context (the suite runs with x64; float32 is tested apart)."""
+    import jax
+
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(enabled)
+    from jax.experimental import disable_x64, enable_x64  # older JAX
+
+    return enable_x64() if enabled else disable_x64()
+
+
 # --------------------------------------------------------------------------- references
 
 
@@ -377,6 +388,11 @@ def test_signed_map_jax_jit_and_vmap_equal_numpy():
     import jax
     import jax.numpy as jnp
 
+    with _x64(True):
+        _signed_map_jax_checks(jax, jnp)
+
+
+def _signed_map_jax_checks(jax, jnp):
     labels = _labels((3, 10, 9), 4, seed=14)
     labels[1, :2] = 255
     kw = dict(num_classes=4, spacing=(2.5, 0.7), ignore_index=255)
@@ -489,12 +505,36 @@ def test_soft_erode_and_dilate_equal_scipy_filters(shape, axes):
 
 
 def test_soft_morphology_backends(backend):
-    x = np.random.default_rng(31).random((2, 8, 9, 2))
+    x = to_numpy(backend(np.random.default_rng(31).random((2, 8, 9, 2))))  # the backend's
     for fn in (soft_erode, soft_dilate):
         assert_matches(fn(backend(x), spatial_axes=(1, 2)), fn(x, spatial_axes=(1, 2)),
                        backend, rtol=0, atol=0)
+    tol = 1e-12 if x.dtype == np.float64 else 1e-6
     assert_matches(soft_skeleton(backend(x), iterations=3, spatial_axes=(1, 2)),
-                   scipy_skeleton(x, 3, (1, 2)), backend, rtol=1e-12, atol=1e-12)
+                   scipy_skeleton(x, 3, (1, 2)), backend, rtol=tol, atol=tol)
+
+
+@needs_jax
+def test_jax_float32_without_x64():
+    """JAX's default mode: float32 maps and skeletons, close to the float64 NumPy ones."""
+    import jax
+    import jax.numpy as jnp
+
+    labels = _labels((2, 10, 9), 3, seed=40)
+    probs = np.random.default_rng(41).random((2, 10, 9, 3)).astype(np.float32)
+    with _x64(False):
+        phi = jax.jit(lambda y: signed_distance_map(y, num_classes=3, spacing=(2.5, 0.7)))(
+            jnp.asarray(labels))
+        field = jax.jit(lambda p: boundary_distance_field(p, spatial_ndim=2))(
+            jnp.asarray(probs[..., 0]))
+        skel, grad = jax.jit(jax.value_and_grad(lambda p: jnp.sum(
+            soft_skeleton(p, iterations=3, spatial_axes=(1, 2)))))(jnp.asarray(probs))
+        assert phi.dtype == field.dtype == jnp.float32
+        assert grad.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(grad)))
+    np.testing.assert_allclose(np.asarray(phi),
+                               authors_signed_map(labels, 3, (2.5, 0.7)), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(field), monai_field(probs[..., 0], 2), rtol=1e-6)
+    np.testing.assert_allclose(float(skel), scipy_skeleton(probs, 3, (1, 2)).sum(), rtol=1e-5)
 
 
 @pytest.mark.parametrize("shape, axes, iterations", [
@@ -610,8 +650,9 @@ def test_soft_skeleton_gradients_jax_equal_torch():
     x = rng.random((2, 6, 7, 5))
     w = rng.standard_normal(x.shape)
     axes = (1, 2, 3)
-    gj = jax.grad(lambda v: jnp.sum(jnp.asarray(w) * soft_skeleton(
-        v, iterations=3, spatial_axes=axes)))(jnp.asarray(x))
+    with _x64(True):
+        gj = jax.grad(lambda v: jnp.sum(jnp.asarray(w) * soft_skeleton(
+            v, iterations=3, spatial_axes=axes)))(jnp.asarray(x))
     v = torch.from_numpy(x.copy()).requires_grad_(True)
     (torch.from_numpy(w) * soft_skeleton(v, iterations=3, spatial_axes=axes)).sum().backward()
     np.testing.assert_allclose(np.asarray(gj), v.grad.numpy(), rtol=1e-10, atol=1e-12)
