@@ -269,13 +269,14 @@ def signed_distance_map(labels: Any, /, *, num_classes: int, spacing=None,
     -----
     **The "- 1" is one unit of length, not one pixel.** The authors subtract 1 from the
     inside distance whatever the ``resolution``, and so does this function. With unit
-    spacing the inner boundary is exactly 0. With anisotropic spacing, an inner boundary
-    pixel whose outside neighbour lies along an axis of spacing :math:`s` gets
-    :math:`1 - s`: with spacing ``(2.5, 0.7, 0.7)`` that is -1.5 across slices and +0.3
-    within a slice, i.e. slightly *positive* inside the object (wherever the smallest
-    spacing is below 1). The map then keeps its zero level set half a unit away from the
-    boundary, not on it; pass spacing in units (e.g. relative to the smallest spacing)
-    if that matters.
+    spacing the inner boundary is exactly 0. With other spacings the zero level set lies
+    where the distance to the outside is one unit of length, not on the boundary pixels:
+    an inner boundary pixel whose outside neighbour lies along an axis of spacing
+    :math:`s` gets :math:`1 - s`. With spacing ``(2.5, 0.7, 0.7)`` that is -1.5 across
+    slices and +0.3 within a slice, i.e. slightly *positive* inside the object, wherever
+    the boundary runs across an axis of spacing below 1. To keep the inside at or below
+    0, pass the spacing relative to its smallest entry (``spacing / min(spacing)``): the
+    map is then in units of the finest spacing.
 
     **A class that covers the whole image** has no boundary: this function gives it zeros,
     as for an absent class. The authors' code returns, there, SciPy's numbers for an image
