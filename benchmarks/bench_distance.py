@@ -13,7 +13,9 @@ called image by image on the same CPU (the baseline, ratio 1):
 
 Masks: ``random`` (each element foreground with probability 1/2: short distances, many
 parabolas per line) and ``blob`` (one disk / ball per image of radius about a quarter of
-the side at a random centre: long distances outside the blob, few parabolas per line).
+the side at a random centre: long distances outside the blob, few parabolas per line)
+and ``corner`` (a single zero element per image, in a corner: the longest distances, and
+SciPy's fastest case); ``--kinds`` picks some.
 Sizes: (8, 256, 256) and (2, 96, 96, 96); ``--quick``: (4, 64, 64) and (2, 32, 32, 32).
 The JAX target is a ratio of at most 5 against SciPy.
 
@@ -29,7 +31,7 @@ shifted-slices fallback on the same library, and on NumPy the fallback against
 Usage::
 
     python benchmarks/bench_distance.py [--quick] [--repeats 15] [--standard] [--pooling]
-        [--no-edt] [--no-torch] [--torch-threads N]
+        [--kinds random blob corner] [--no-edt] [--no-torch] [--torch-threads N]
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ def masks(kind: str, shape, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     if kind == "random":
         return rng.random(shape) < 0.5
+    if kind == "corner":
+        out = np.ones(shape, dtype=bool)
+        out[(slice(None),) + (0,) * (len(shape) - 1)] = False
+        return out
     spatial = shape[1:]
     grid = np.indices(spatial).astype(np.float64)
     out = np.zeros(shape, dtype=bool)
@@ -83,7 +89,7 @@ def bench_edt(args) -> None:
                                                                  (2, 96, 96, 96)]
     for shape in shapes:
         k = len(shape) - 1
-        for kind in ("random", "blob"):
+        for kind in args.kinds:
             m = masks(kind, shape)
             ref = np.stack([ndi.distance_transform_edt(img) for img in m])
             candidates = {"SciPy per image": lambda m=m: [ndi.distance_transform_edt(img)
@@ -281,6 +287,8 @@ def main(argv=None) -> None:
     parser.add_argument("--pooling", action="store_true", help="time the pooling paths too")
     parser.add_argument("--no-edt", dest="edt", action="store_false",
                         help="skip the distance transforms")
+    parser.add_argument("--kinds", nargs="+", default=["random", "blob", "corner"],
+                        choices=["random", "blob", "corner"], help="mask kinds to time")
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="torch.set_num_threads(N) before timing")
     args = parser.parse_args(argv)
