@@ -17,6 +17,18 @@ activations
 counting
     Confusion counts from integer label maps (native ``bincount``, a standard fallback),
     with the NumPy block kernels in :mod:`~regionloss._kernels.counting_numpy`.
+counting_cupy, counting_jax
+    The GPU counting kernels: a privatised shared-memory histogram (CuPy) and
+    scatter-free formulations (JAX on accelerators).
+sums
+    Sums over axes and the one-pass soft statistics (CuPy kernel, PyTorch autograd).
 surface
     SciPy / ``cupyx.scipy`` kernels of the boundary metrics.
+distance
+    Exact Euclidean distance transforms: SciPy, ``cupyx.scipy``, and a pure JAX lower
+    envelope that runs under ``jit`` and ``vmap``.
+pooling
+    Sliding minimum and maximum (native on JAX, PyTorch and CuPy; shifted slices elsewhere).
+devices
+    Host/device moves and backend availability for the offline scorer.
 """
