@@ -122,7 +122,7 @@ def _swatch(k: int) -> str:
 
 
 def _table(headers: Iterable[tuple[str, bool]], rows: Iterable[str], **attrs) -> str:
-    extra = "".join(f' {k.replace("_", "-")}="{_e(v)}"' for k, v in attrs.items())
+    extra = "".join(f' {k.rstrip("_").replace("_", "-")}="{_e(v)}"' for k, v in attrs.items())
     head = "".join(f'<th{" class=num" if num else ""}>{_e(h)}</th>' for h, num in headers)
     return f"<table{extra}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 

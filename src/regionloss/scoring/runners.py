@@ -110,17 +110,21 @@ def _ignore_sigint() -> None:
 
 
 def _end_workers(pool) -> None:
-    """Cancel what has not started and end the worker processes now (not after their
-    current chunk): a failed or interrupted run stops at once."""
-    pool.shutdown(wait=False, cancel_futures=True)
+    """End the worker processes now (not after their current chunk) and cancel what has
+    not started: a failed or interrupted run stops at once."""
     terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
     if terminate is not None:
         terminate()
         return
-    # Older Pythons have no public way; the executor keeps its processes here.
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
+    # Older Pythons have no public way; the executor keeps its processes here (until
+    # shutdown, which forgets them: so they are ended first).
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
         if process.is_alive():
             process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.join(timeout=5)
 
 
 def run_processes(cases: Sequence[Case], settings: CaseSettings, workers: int,
