@@ -74,3 +74,19 @@ def test_distribution_svg_shapes(shape):
     parsed = _Dots()
     parsed.feed(svg)
     assert parsed.dots == int(np.isfinite(values).sum())
+
+
+def test_many_cases_are_one_embedded_image():
+    """Beyond VECTOR_DOTS cases the dots are one PNG inside the SVG (a data: URI): the plot
+    stays small, and still fetches nothing."""
+    pytest.importorskip("matplotlib")
+    rng = np.random.default_rng(1)
+    small = plots.distribution_svg(rng.random((plots.VECTOR_DOTS, 3)), "abc", "iou")
+    big = plots.distribution_svg(rng.random((20 * plots.VECTOR_DOTS, 3)), "abc", "iou")
+    assert "<image" not in small
+    assert big.count("<image") >= 1 and 'href="data:image/png;base64,' in big
+    parsed = _Dots()
+    parsed.feed(big)
+    assert parsed.dots == 0
+    assert len(big) < len(small) * 2      # 20 times the cases, not 20 times the bytes
+    assert "http" not in big

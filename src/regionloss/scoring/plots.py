@@ -10,6 +10,9 @@ Each plot shows, per class, a box (quartiles, whiskers at 1.5 IQR) over the fini
 values and every case as a dot (spread sideways by a fixed-seed jitter); infinite values
 (a distance where one mask is empty) are drawn as triangles on the top edge and counted in
 the label, and undefined (NaN) values are left out: the label's ``n`` counts the dots.
+Up to :data:`VECTOR_DOTS` cases the dots are SVG shapes; beyond, they are drawn as one
+embedded PNG image (a ``data:`` URI inside the SVG), so that a page of many thousand cases
+stays small.
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["PALETTE", "have_matplotlib", "distribution_svg", "BOUNDED"]
+__all__ = ["PALETTE", "have_matplotlib", "distribution_svg", "BOUNDED", "VECTOR_DOTS"]
+
+#: Up to this many cases, every dot of a plot is an SVG shape (about 115 bytes each); beyond,
+#: the dots are rasterised into one embedded PNG.
+VECTOR_DOTS = 300
 
 #: One colour per class, in class order (matplotlib's "tab10" colours), shared by the plots
 #: and the swatches of the tables (which need no matplotlib).
@@ -77,6 +84,7 @@ def distribution_svg(values: np.ndarray, class_names: Sequence[str], metric: str
 
     values = np.asarray(values, dtype=np.float64)
     n_classes = values.shape[1]
+    raster = values.shape[0] > VECTOR_DOTS
     rng = np.random.default_rng(seed)
     width = min(11.0, max(4.8, 1.6 + 0.95 * n_classes))
     fig = Figure(figsize=(width, 3.1), dpi=100)
@@ -98,8 +106,9 @@ def distribution_svg(values: np.ndarray, class_names: Sequence[str], metric: str
                        whiskerprops={"color": color}, capprops={"color": color},
                        medianprops={"color": "#222222", "linewidth": 1.6})
             jitter = rng.uniform(-0.17, 0.17, size=finite.size)
-            ax.scatter(k + jitter, finite, s=14, color=color, alpha=0.75, linewidths=0,
-                       zorder=3)
+            ax.scatter(k + jitter, finite, s=14 if not raster else 6, color=color,
+                       alpha=0.75 if not raster else 0.4, linewidths=0, zorder=3,
+                       rasterized=raster)
         if infinite:
             ax.scatter(k + rng.uniform(-0.12, 0.12, size=infinite), np.full(infinite, top),
                        marker="^", s=30, color=color, clip_on=False, zorder=3)
@@ -127,6 +136,6 @@ def distribution_svg(values: np.ndarray, class_names: Sequence[str], metric: str
     salt = f"regionloss-{metric}"
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt,
                                 "font.family": "sans-serif"}):
-        fig.savefig(out, format="svg",
+        fig.savefig(out, format="svg", dpi=150,  # (the resolution of rasterised dots)
                     metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     return _scoped_svg(out.getvalue(), prefix=f"{re.sub(r'[^A-Za-z0-9]', '', metric)}-")
