@@ -759,3 +759,69 @@ def test_ctrl_c_with_workers_exits_130_quietly(tmp_path, to):
     assert out == ""
     assert err == "regionloss score: error: interrupted; no report written\n"
     assert report.read_text() == "previous\n"
+
+
+# --------------------------------------------------------------------------- docs
+
+
+ROOT = os.path.dirname(EXAMPLES)
+
+
+def _score_parser():
+    import argparse
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return parser, sub.choices["score"]
+
+
+def test_docs_name_every_flag():
+    with open(os.path.join(ROOT, "docs", "cli.md"), encoding="utf-8") as f:
+        docs = f.read()
+    parser, score_parser = _score_parser()
+    flags = [s for p in (parser, score_parser) for a in p._actions for s in a.option_strings]
+    assert "--version" in flags and "--per-case" in flags
+    missing = [flag for flag in flags if f"`{flag}" not in docs and f", {flag}" not in docs]
+    assert missing == []
+    for code in ("| 0 |", "| 1 |", "| 2 |", "| 130 |"):
+        assert code in docs
+    assert "images/report.png" in docs and os.path.isfile(
+        os.path.join(ROOT, "docs", "images", "report.png"))
+
+
+def _readme_command():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    section = readme[readme.index("### 3. NumPy-only offline scoring"):]
+    block = section[section.index("regionloss score"):]
+    return " ".join(block[:block.index("```")].replace("\\\n", " ").split())
+
+
+def test_readme_example_reports_are_ignored_by_git(tmp_path):
+    """The README's command writes its reports where it runs (the repository's root), the
+    same command as docs/cli.md's sample run, and git ignores what it writes."""
+    command = _readme_command()
+    with open(os.path.join(ROOT, "docs", "cli.md"), encoding="utf-8") as f:
+        docs = " ".join(f.read().replace("\\\n", " ").split())
+    assert command in docs
+    args = command.split()
+    written = [args[i + 1] for i, a in enumerate(args) if a in ("--output", "-o", "--per-case")]
+    assert written == ["report.html", "cases.csv"]
+    git = shutil.which("git")
+    if git is None or not os.path.exists(os.path.join(ROOT, ".git")):
+        pytest.skip("not a git checkout")
+    proc = subprocess.run([git, "-C", ROOT, "check-ignore", "--no-index", *written],
+                          capture_output=True, text=True)
+    assert proc.stdout.split() == written, proc.stderr
+
+
+def test_readme_example_runs(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("PIL")
+    args = _readme_command().split()[1:]
+    monkeypatch.chdir(ROOT)
+    args = [os.path.join(ROOT, a) if a.startswith("examples/") else a for a in args]
+    monkeypatch.chdir(tmp_path)  # (the reports land here, not in the checkout)
+    code, out, err = run_main(args, capsys)
+    assert code == 0, err
+    assert out.startswith("8 cases, 4 classes")
+    assert sorted(os.listdir(tmp_path)) == ["cases.csv", "report.html"]
