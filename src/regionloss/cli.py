@@ -321,8 +321,6 @@ def _run_score(args) -> int:
         if args.per_case is not None:
             outputs[args.per_case] = report.per_case_csv()
         write_atomic(outputs)
-    except KeyboardInterrupt:
-        raise
     except OptionError as exc:  # pragma: no cover - every option is checked above
         _error(exc)
         return 2

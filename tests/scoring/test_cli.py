@@ -115,7 +115,8 @@ def test_csv_numbers_equal_direct_calls(tmp_path, capsys):
         if row["class"] == "macro mean":
             continue
         c = int(row["class_id"])
-        per = np.array([float(score_confusion(matrices[n], metric=row["metric"])[c]) for n in names])
+        per = np.array([float(score_confusion(matrices[n], metric=row["metric"])[c])
+                        for n in names])
         assert float(row["pooled"]) == float(score_confusion(pooled, metric=row["metric"])[c])
         assert float(row["mean"]) == pytest.approx(np.nanmean(per), rel=1e-12)
         assert float(row["std"]) == pytest.approx(np.nanstd(per, ddof=1), rel=1e-12)
@@ -622,7 +623,7 @@ def test_metric_aliases(tmp_path, capsys):
         assert float(row["iou"]) == float(score_confusion(m, metric="iou")[c])
 
 
-# --------------------------------------------------------------------------- HTML and several reports
+# --------------------------------------------------------------------------- several reports
 
 
 def test_html_and_json_reports_of_one_run(tmp_path, capsys):

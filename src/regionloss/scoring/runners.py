@@ -148,8 +148,8 @@ def run_dask(cases: Sequence[Case], settings: CaseSettings, scheduler: Any,
         import distributed
     except ImportError as exc:
         raise MissingDependencyError(
-            f"{settings.spelling.name('scheduler')} needs Dask distributed, which is not installed: "
-            "pip install 'regionloss[dask]'"
+            f"{settings.spelling.name('scheduler')} needs Dask distributed, which is not "
+            "installed: pip install 'regionloss[dask]'"
         ) from exc
     own_client = not isinstance(scheduler, distributed.Client)
     client = distributed.Client(scheduler, set_as_default=False) if own_client else scheduler
