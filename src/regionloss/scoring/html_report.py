@@ -116,8 +116,13 @@ def _num(value, *, bar: tuple[float, float] | None = None) -> str:
     return f'<td class="num" data-value="{_raw(value)}"{style}>{fmt_number(value)}</td>'
 
 
-def _swatch(k: int) -> str:
-    color = _plots.PALETTE[k % len(_plots.PALETTE)]
+def _color(class_id: int) -> str:
+    """A class's colour, by class id: the same in every report, with or without class 0."""
+    return _plots.PALETTE[class_id % len(_plots.PALETTE)]
+
+
+def _swatch(class_id: int) -> str:
+    color = _color(class_id)
     return f'<span class="swatch" style="background:{color}"></span>'
 
 
@@ -174,7 +179,7 @@ def _metric_section(report, m: str, plots: str, worst: int) -> str:
     bounds = _plots.value_range(m)
     rows = []
     for k, (cid, name) in enumerate(zip(report.class_ids, report.class_names)):
-        rows.append(f'<tr data-class-id="{cid}"><td>{_swatch(k)}{_e(name)}</td>'
+        rows.append(f'<tr data-class-id="{cid}"><td>{_swatch(cid)}{_e(name)}</td>'
                     f"{_num(mean[k], bar=bounds)}{_num(std[k])}"
                     f"{_num(report.pooled[m][k] if pools else None)}"
                     f'<td class="num" data-value="{int(count[k])}">{int(count[k])}</td></tr>')
@@ -185,7 +190,8 @@ def _metric_section(report, m: str, plots: str, worst: int) -> str:
     summary = _table([("class", False), ("mean", True), ("std", True), ("pooled", True),
                       ("cases", True)], rows, class_="summary", data_metric=m)
     if plots == "draw":
-        figure = _plots.distribution_svg(report.per_case[m], report.class_names, m)
+        figure = _plots.distribution_svg(report.per_case[m], report.class_names, m,
+                                         colors=[_color(c) for c in report.class_ids])
     elif plots == "missing":
         figure = (f'<p class="note">The distribution plot needs matplotlib: '
                   f"<code>{_e(PLOTS_HINT)}</code></p>")
@@ -193,7 +199,8 @@ def _metric_section(report, m: str, plots: str, worst: int) -> str:
         figure = ""
     direction = "lower is better" if m in LOWER_IS_BETTER else "higher is better"
     cards = []
-    for k, (name, ranked) in enumerate(zip(report.class_names, report.worst_cases(m, worst))):
+    for cid, name, ranked in zip(report.class_ids, report.class_names,
+                                 report.worst_cases(m, worst)):
         rows = []
         for i, value in ranked:
             case = report.cases[i]
@@ -209,7 +216,7 @@ def _metric_section(report, m: str, plots: str, worst: int) -> str:
                         f'<span class="files">{files}</span></td>{_num(value)}</tr>')
         if not rows:
             rows.append('<tr><td class="files" colspan="2">not defined in any case</td></tr>')
-        cards.append(f'<div class="worstcard"><div class="head">{_swatch(k)}{_e(name)}</div>'
+        cards.append(f'<div class="worstcard"><div class="head">{_swatch(cid)}{_e(name)}</div>'
                      f'<table class="worst" data-metric="{_e(m)}" data-class="{_e(name)}">'
                      f"<tbody>{''.join(rows)}</tbody></table></div>")
     worst_html = f'<div class="worstgrid">{"".join(cards)}</div>'
@@ -221,8 +228,8 @@ def _metric_section(report, m: str, plots: str, worst: int) -> str:
 
 def _presence(report, counts) -> str:
     rows = []
-    for k, (name, c) in enumerate(counts["classes"].items()):
-        rows.append(f"<tr><td>{_swatch(k)}{_e(name)}</td>"
+    for cid, (name, c) in zip(report.class_ids, counts["classes"].items()):
+        rows.append(f"<tr><td>{_swatch(cid)}{_e(name)}</td>"
                     f'<td class="num" data-value="{c["in_reference"]}">{c["in_reference"]}</td>'
                     f'<td class="num" data-value="{c["in_prediction"]}">{c["in_prediction"]}</td>'
                     f'<td class="num" data-value="{c["in_neither"]}">{c["in_neither"]}</td></tr>')
