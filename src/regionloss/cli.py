@@ -1,9 +1,9 @@
 """The ``regionloss`` command line: ``regionloss score PRED TARGET [options]``.
 
-A thin argparse front end over :func:`regionloss.scoring.score`. It prints the per-class
-table on stdout, a progress bar on stderr (only when stderr is a terminal and ``--quiet`` is
-not given), writes the reports atomically, and turns every failure into one line on stderr
-and a non-zero exit code:
+A thin argparse front end over :mod:`regionloss.scoring`. It prints the per-class table on
+stdout, a progress bar on stderr (only when stderr is a terminal and ``--quiet`` is not
+given), writes every report of the run at once or none of them, and turns every failure
+into one line on stderr, naming the flag to change, and an exit code:
 
 * 0: success;
 * 1: the data or the environment failed (unmatched files, shape mismatch, bad label,
@@ -11,8 +11,8 @@ and a non-zero exit code:
 * 2: bad command line (argparse's convention), found before any file is read: argparse's
   own errors, and those of :class:`regionloss.scoring.OptionError` (unknown metric, an
   option of a metric not asked for, ``nsd`` without ``--tolerance``, unknown report
-  extension, ``--output`` and ``--per-case`` naming one file, ...);
-* 130: interrupted (Ctrl-C); no report is written.
+  extension, two reports naming one file, ...);
+* 130: interrupted (Ctrl-C); no report is written, and worker processes stop with the run.
 """
 
 from __future__ import annotations
@@ -27,6 +27,38 @@ from typing import Sequence
 __all__ = ["main", "build_parser"]
 
 PROG = "regionloss"
+
+#: How the command line spells the options of :func:`regionloss.score` (and of the metrics'
+#: own options), so that messages name the flag to change rather than a Python parameter.
+_FLAGS = (
+    ("num_classes", "--num-classes"),
+    ("metrics", "--metrics"),
+    ("ignore_index", "--ignore-index"),
+    ("include_background", "--no-background"),
+    ("class_names", "--class-names"),
+    ("zero_division", "--zero-division"),
+    ("missing", "--missing"),
+    ("backend", "--backend"),
+    ("workers", "--workers"),
+    ("scheduler", "--scheduler"),
+    ("spacing", "--spacing"),
+    ("tolerance", "--tolerance"),
+    ("empty_distance", "--empty-distance"),
+    ("output", "--output"),
+    ("per_case", "--per-case"),
+    ("tversky.alpha", "--tversky-alpha"),
+    ("tversky.beta", "--tversky-beta"),
+    ("fbeta.beta", "--fbeta-beta"),
+)
+
+#: Metric options of the command line: flag -> (metric, option name).
+_METRIC_FLAGS = {flag: tuple(param.split(".")) for param, flag in _FLAGS if "." in param}
+
+
+def _command_line_spelling():
+    from .scoring.options import Spelling
+
+    return Spelling(flags=_FLAGS)
 
 
 class _Progress:
@@ -56,6 +88,7 @@ class _Progress:
         if self.drawn:
             self.stream.write("\n")
             self.stream.flush()
+            self.drawn = False
 
 
 def _floats(text: str, name: str) -> tuple[float, ...]:
@@ -92,10 +125,12 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (``regionloss score --help`` documents every option)."""
+    from . import __version__
     from .scoring import BOUNDARY_METRICS, REGION_METRICS
 
     parser = argparse.ArgumentParser(
         prog=PROG, description="Region-based segmentation metrics: offline scoring of mask files.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     p = sub.add_parser(
@@ -107,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Formats: .npy, .npz (NumPy); .png (Pillow); .tif/.tiff (tifffile); .nii/.nii.gz "
             "(nibabel). Prints per-class mean, standard deviation over cases and pooled "
             "(dataset-level) values, and the macro mean."),
-        epilog=("Exit status: 0 success, 1 bad data / unreadable file / missing package / "
+        epilog=("Reports are written together after every case is scored, or not at all. "
+                "Exit status: 0 success, 1 bad data / unreadable file / missing package / "
                 "unwritable output, 2 bad command line (found before any file is read), "
                 "130 interrupted."),
     )
@@ -120,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reference label to leave out of every count (e.g. 255)")
     p.add_argument("-m", "--metrics", action="append", default=None,
                    help="comma-separated metrics (repeatable); default dice,iou. Region: "
-                        f"{', '.join(REGION_METRICS)}. Boundary (SciPy): "
+                        f"{', '.join(REGION_METRICS)} (aliases such as jaccard, f1, "
+                        f"sensitivity also work). Boundary (SciPy): "
                         f"{', '.join(BOUNDARY_METRICS)} (2-D and 3-D masks)")
     p.add_argument("--no-background", action="store_true",
                    help="leave class 0 out of the report and the macro mean")
@@ -135,8 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "against an empty (all-zero) prediction")
     p.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
                    help="where counting runs (default numpy; cupy needs a CUDA GPU)")
-    p.add_argument("-o", "--output",
-                   help="summary report; format by extension: .csv, .json or .md")
+    p.add_argument("-o", "--output", action="append", default=None, metavar="FILE",
+                   help="summary report, format by extension: .csv, .json, .md, or .html (one "
+                        "self-contained page with tables and plots); repeatable")
     p.add_argument("--per-case", metavar="CSV",
                    help="CSV with one row per case and class")
     p.add_argument("-j", "--workers", type=_positive_int, default=None,
@@ -163,18 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _error(message: str) -> None:
+def _error(message) -> None:
     line = " ".join(str(message).split())  # one line, whatever the exception held
     sys.stderr.write(f"{PROG} score: error: {line}\n")
     sys.stderr.flush()
-
-
-#: Metric options of the command line: flag -> (metric, option name).
-_METRIC_FLAGS = {
-    "--tversky-alpha": ("tversky", "alpha"),
-    "--tversky-beta": ("tversky", "beta"),
-    "--fbeta-beta": ("fbeta", "beta"),
-}
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -186,12 +216,21 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
-def _check_command_line(args, metrics) -> dict[str, dict[str, float]]:
+def _reports(args) -> list[tuple[str, str]]:
+    """Every report the run writes, as (flag, path), in command-line order."""
+    reports = [("--output", path) for path in (args.output or [])]
+    if args.per_case is not None:
+        reports.append(("--per-case", args.per_case))
+    return reports
+
+
+def _check_command_line(args, spelling) -> dict[str, dict[str, float]]:
     """What argparse cannot check alone; raises OptionError (exit 2). Returns the options
     of the metrics asked for, from ``--tversky-alpha`` and the like."""
-    from .scoring import OptionError, _parse_names, output_format
+    from .scoring.errors import OptionError
+    from .scoring.options import output_format, parse_metric_names
 
-    names = _parse_names(metrics)
+    names = parse_metric_names(args.metrics or ["dice", "iou"], spelling)
     metric_options: dict[str, dict[str, float]] = {}
     for flag, (metric, option) in _METRIC_FLAGS.items():
         value = getattr(args, flag[2:].replace("-", "_"))
@@ -203,28 +242,43 @@ def _check_command_line(args, metrics) -> dict[str, dict[str, float]]:
                 f"{', '.join(names)}"
             )
         metric_options.setdefault(metric, {})[option] = value
-    if args.output is not None:
-        output_format(args.output)
-    if args.output is not None and args.per_case is not None \
-            and _same_file(args.output, args.per_case):
-        raise OptionError(
-            f"--output and --per-case are the same file ({args.output}, {args.per_case}); "
-            "give two paths"
-        )
+    for path in args.output or []:
+        output_format(path, spelling)
+    reports = _reports(args)
+    for i, (flag_a, a) in enumerate(reports):
+        for flag_b, b in reports[i + 1:]:
+            if _same_file(a, b):
+                raise OptionError(f"{flag_a} and {flag_b} are the same file ({a}, {b}); "
+                                  "give two paths")
     return metric_options
 
 
+def _notes(report, written: Sequence[str]) -> None:
+    missing = [c.name for c in report.cases if c.prediction is None]
+    if missing:
+        shown = ", ".join(missing[:10]) + (f", ... and {len(missing) - 10} more"
+                                           if len(missing) > 10 else "")
+        sys.stderr.write(f"note: {len(missing)} missing prediction(s) scored as empty "
+                         f"masks: {shown}\n")
+    if report.ignored_files:
+        sys.stderr.write(f"note: ignored {len(report.ignored_files)} file(s) without a "
+                         f"mask extension, e.g. {report.ignored_files[0]}\n")
+    for path in written:
+        sys.stderr.write(f"wrote {path}\n")
+
+
 def _run_score(args) -> int:
-    from .scoring import (
+    from .scoring.errors import (
         MaskReadError,
         MissingDependencyError,
         OptionError,
         ScoringError,
-        check_writable,
-        score,
-        write_atomic,
     )
+    from .scoring.files import check_writable, write_atomic
+    from .scoring.options import check_options
+    from .scoring.run import run_scoring
 
+    spelling = _command_line_spelling()
     class_names = None
     if args.class_names is not None:
         class_names = [n.strip() for n in args.class_names.split(",")]
@@ -234,90 +288,75 @@ def _run_score(args) -> int:
             _error("give --num-classes (or --class-names, one per class)")
             return 2
         num_classes = len(class_names)  # without -n, the names cover every class
-    metrics = args.metrics if args.metrics else ["dice", "iou"]
+    tolerance = args.tolerance
+    if tolerance is not None and len(tolerance) == 1:
+        tolerance = tolerance[0]
     try:
-        metric_options = _check_command_line(args, metrics)
+        metric_options = _check_command_line(args, spelling)
+        options = check_options(
+            args.pred, args.target, num_classes=num_classes,
+            metrics=args.metrics or ["dice", "iou"], ignore_index=args.ignore_index,
+            include_background=not args.no_background, class_names=class_names,
+            zero_division=args.zero_division, missing=args.missing, backend=args.backend,
+            workers=args.workers, scheduler=args.scheduler, spacing=args.spacing,
+            tolerance=tolerance, empty_distance=args.empty_distance,
+            metric_options=metric_options, spelling=spelling)
     except OptionError as exc:
         _error(exc)
         return 2
+    except (MissingDependencyError, ScoringError) as exc:
+        _error(exc)
+        return 1
 
-    show_progress = not args.quiet and sys.stderr.isatty()
-    progress = _Progress(sys.stderr) if show_progress else None
+    progress = _Progress(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
     try:
         # Fail before any work when a report could not be written.
-        if args.output is not None:
-            check_writable(args.output, "--output")
-        if args.per_case is not None:
-            check_writable(args.per_case, "--per-case")
-        tolerance = args.tolerance
-        if tolerance is not None and len(tolerance) == 1:
-            tolerance = tolerance[0]
-        report = score(
-            args.pred, args.target, num_classes=num_classes, metrics=metrics,
-            ignore_index=args.ignore_index, include_background=not args.no_background,
-            class_names=class_names, zero_division=args.zero_division, missing=args.missing,
-            backend=args.backend, workers=args.workers, scheduler=args.scheduler,
-            spacing=args.spacing, tolerance=tolerance, empty_distance=args.empty_distance,
-            metric_options=metric_options, progress=progress,
-        )
+        for flag, path in _reports(args):
+            check_writable(path, flag)
+        report = run_scoring(options, progress)
         if progress is not None:
             progress.close()
-            progress = None
-        outputs = {}
-        if args.output is not None:
-            outputs[args.output] = report.render(args.output)
+        # Every report is rendered first, then all are committed together.
+        outputs = {path: report.render(path) for path in args.output or []}
         if args.per_case is not None:
             outputs[args.per_case] = report.per_case_csv()
         write_atomic(outputs)
-    except KeyboardInterrupt:
-        if progress is not None:
-            progress.close()
-        _error("interrupted; no report written")
-        return 130
-    except OptionError as exc:  # found by score() before any file was read
-        if progress is not None:
-            progress.close()
+    except OptionError as exc:  # pragma: no cover - every option is checked above
         _error(exc)
         return 2
     except (ScoringError, MaskReadError, MissingDependencyError, ValueError, TypeError,
             OSError, ImportError) as exc:
-        if progress is not None:
-            progress.close()
         _error(exc)
         return 1
     except Exception as exc:  # noqa: BLE001 - a worker crash, a cluster error, ...
-        if progress is not None:
-            progress.close()
         _error(f"{type(exc).__name__}: {exc}")
         return 1
+    finally:
+        if progress is not None:
+            progress.close()
     sys.stdout.write(report.table())
     sys.stdout.flush()
     if not args.quiet:
-        missing = [c.name for c in report.cases if c.prediction is None]
-        if missing:
-            shown = ", ".join(missing[:10]) + (f", ... and {len(missing) - 10} more"
-                                               if len(missing) > 10 else "")
-            sys.stderr.write(f"note: {len(missing)} missing prediction(s) scored as empty "
-                             f"masks: {shown}\n")
-        if report.ignored_files:
-            sys.stderr.write(f"note: ignored {len(report.ignored_files)} file(s) without a "
-                             f"mask extension, e.g. {report.ignored_files[0]}\n")
-        for path in outputs:
-            sys.stderr.write(f"wrote {path}\n")
+        _notes(report, list(outputs))
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``regionloss`` console script; returns the exit code."""
-    parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
-        return int(exc.code) if isinstance(exc.code, int) else 2
-    if args.command == "score":
-        return _run_score(args)
-    parser.print_usage(sys.stderr)  # pragma: no cover - subcommand is required
-    return 2
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse: --help, --version (0) or a usage error (2)
+            return int(exc.code) if isinstance(exc.code, int) else 2
+        if args.command == "score":
+            return _run_score(args)
+        parser.print_usage(sys.stderr)  # pragma: no cover - subcommand is required
+        return 2
+    except KeyboardInterrupt:
+        # Ctrl-C: the runners have stopped their workers; nothing was written.
+        _error("interrupted; no report written")
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,14 +3,16 @@
 ``.npy`` and ``.npz`` need NumPy alone. ``.png`` needs Pillow, ``.tif``/``.tiff`` tifffile and
 ``.nii``/``.nii.gz`` nibabel: the optional extra ``regionloss[cli]`` installs all three. They
 are imported lazily, the first time a file of that kind is read, so ``import regionloss``
-stays light; a missing one raises :class:`MissingDependencyError` naming what to install.
+stays light; a missing one raises :class:`~regionloss.scoring.errors.MissingDependencyError`
+naming what to install.
 
 Every failure to read a file (missing, truncated, corrupt, not a label map, no pixel)
-raises :class:`MaskReadError` naming the file. A NIfTI volume stored as ``(X, Y, Z, 1)`` is
-read as ``(X, Y, Z)``. PNG masks (modes L, P, I;16) are decoded straight into a NumPy array,
-without Pillow's extra ``tobytes()`` copy (a plain ``np.asarray`` fallback otherwise).
+raises :class:`~regionloss.scoring.errors.MaskReadError` naming the file. A NIfTI volume
+stored as ``(X, Y, Z, 1)`` is read as ``(X, Y, Z)``. PNG masks (modes 1, L, P, I;16) are
+read with ``np.asarray(image)``; a palette PNG gives its palette indices, i.e. the labels.
 Label values are checked later, by the scorer, which knows the number of classes;
-:func:`as_label_map` checks that values are integers.
+:func:`as_label_map` checks that values are integers (a float map must hold whole numbers
+that an int64 holds exactly, and the message gives a bad value as it is, e.g. ``1e+20``).
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .errors import MaskReadError, MissingDependencyError
+
 __all__ = [
     "EXTENSIONS",
-    "MaskReadError",
-    "MissingDependencyError",
     "Mask",
     "split_extension",
     "is_supported",
@@ -39,14 +41,6 @@ _INSTALL = {
     "tifffile": ("tifffile", "tifffile"),
     "nibabel": ("nibabel", "nibabel"),
 }
-
-
-class MaskReadError(ValueError):
-    """A mask file could not be read, or does not hold a label map; the message names it."""
-
-
-class MissingDependencyError(ImportError):
-    """Reading a file format needs an optional package that is not installed."""
 
 
 class Mask(NamedTuple):
@@ -178,13 +172,24 @@ def read_mask(path: str) -> Mask:
     return Mask(as_label_map(array, path), spacing, path)
 
 
+#: The largest magnitude a float label may have: every whole float up to 2**53 is an exact
+#: int64, and no class index is anywhere near it.
+FLOAT_LABEL_LIMIT = 2.0 ** 53
+
+
+def _unravel(flat_index: int, shape) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(flat_index, shape))
+
+
 def as_label_map(array: np.ndarray, path: str) -> np.ndarray:
     """``array`` as an integer label map; floats must hold whole numbers (checked).
 
-    Booleans become ``uint8`` (0 and 1); integer arrays are returned unchanged (no copy); floating
-    arrays holding whole numbers become ``int64``. A fractional or non-finite value, a
-    complex, string or object array, or a 0-d array raises :class:`MaskReadError` naming
-    ``path`` and the value; so does an array with no element (a zero-size axis).
+    Booleans become ``uint8`` (0 and 1); integer arrays are returned unchanged (no copy);
+    floating arrays holding whole numbers of magnitude at most ``2**53`` become ``int64``.
+    A fractional or non-finite value, a whole number too large for a class index (``1e20``:
+    an int64 cast would silently wrap it), a complex, string or object array, or a 0-d
+    array raises :class:`~regionloss.scoring.errors.MaskReadError` naming ``path``, the value
+    as stored and its index; so does an array with no element (a zero-size axis).
     """
     array = np.asarray(array)
     if array.ndim == 0:
@@ -199,13 +204,25 @@ def as_label_map(array: np.ndarray, path: str) -> np.ndarray:
     if np.issubdtype(array.dtype, np.integer):
         return array
     if np.issubdtype(array.dtype, np.floating):
+        # Checked in floating point, before any cast: casting 1e20 or NaN to int64 is
+        # undefined (NumPy warns and gives -2**63).
         finite = np.isfinite(array)
         whole = finite & (array == np.floor(np.where(finite, array, 0)))
         if not whole.all():
-            bad = array[~whole].flat[0]
+            flat = int(np.argmin(whole.reshape(-1)))
+            bad = float(array.reshape(-1)[flat])
             raise MaskReadError(
-                f"{path}: non-integer label {float(bad)!r} (dtype {array.dtype}); "
-                "masks must hold integer class indices"
+                f"{path}: non-integer label {bad!r} at index {_unravel(flat, array.shape)} "
+                f"(dtype {array.dtype}); masks must hold integer class indices"
+            )
+        small = np.abs(array) <= FLOAT_LABEL_LIMIT
+        if not small.all():
+            flat = int(np.argmin(small.reshape(-1)))
+            bad = float(array.reshape(-1)[flat])
+            raise MaskReadError(
+                f"{path}: label {bad!r} at index {_unravel(flat, array.shape)} (dtype "
+                f"{array.dtype}) is not a class index: a float label map must hold whole "
+                "numbers of magnitude at most 2**53"
             )
         return array.astype(np.int64)
     raise MaskReadError(

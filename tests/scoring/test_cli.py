@@ -1,11 +1,11 @@
 """End-to-end tests of the ``regionloss score`` command (console script, ``python -m`` and
-``regionloss.cli.main``): every format, every error path (message and exit code), atomic
-reports, progress display, ``--workers`` and ``--scheduler`` equal to the serial run, and
-CSV numbers equal to the metric functions called directly."""
+``regionloss.cli.main``): every format, every error path (message naming the flag, exit
+code), reports committed all together or not at all, progress display, Ctrl-C, ``--workers``
+and ``--scheduler`` equal to the serial run, and CSV numbers equal to the metric functions
+called directly."""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -20,46 +20,9 @@ import pytest
 from regionloss import cli
 from regionloss.metrics import confusion_matrix, score_confusion
 
-C = 4
-EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+from ._data import C, EXAMPLES, nested_dataset, read_csv, write_mask
 
-
-def write_mask(path, array, spacing=None):
-    path = str(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    lower = path.lower()
-    if lower.endswith(".npy"):
-        np.save(path, array)
-    elif lower.endswith(".npz"):
-        np.savez(path, array)
-    elif lower.endswith(".png"):
-        from PIL import Image
-
-        Image.fromarray(array).save(path)
-    elif lower.endswith((".tif", ".tiff")):
-        import tifffile
-
-        tifffile.imwrite(path, array)
-    elif lower.endswith((".nii", ".nii.gz")):
-        import nibabel
-
-        zooms = list(spacing or (1.0,) * array.ndim)
-        nibabel.save(nibabel.Nifti1Image(array, np.diag(zooms + [1.0] * (4 - len(zooms)))), path)
-    return path
-
-
-def dataset(tmp_path, ext=".npy", n=4, seed=0, shape=(16, 18)):
-    rng = np.random.default_rng(seed)
-    pairs = {}
-    for i in range(n):
-        target = rng.integers(0, C, size=shape).astype(np.uint8)
-        pred = np.where(rng.random(shape) < 0.6, target,
-                        rng.integers(0, C, size=shape)).astype(np.uint8)
-        name = f"sub{i % 2}/case{i}"
-        write_mask(tmp_path / "pred" / f"{name}{ext}", pred)
-        write_mask(tmp_path / "ref" / f"{name}{ext}", target)
-        pairs[name] = (pred, target)
-    return str(tmp_path / "pred"), str(tmp_path / "ref"), pairs
+dataset = nested_dataset
 
 
 def run_main(argv, capsys):
@@ -74,11 +37,6 @@ def assert_one_line_error(err, *fragments):
     assert lines[0].startswith("regionloss score: error: "), err
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
-
-
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 # --------------------------------------------------------------------------- console script
@@ -157,7 +115,8 @@ def test_csv_numbers_equal_direct_calls(tmp_path, capsys):
         if row["class"] == "macro mean":
             continue
         c = int(row["class_id"])
-        per = np.array([float(score_confusion(matrices[n], metric=row["metric"])[c]) for n in names])
+        per = np.array([float(score_confusion(matrices[n], metric=row["metric"])[c])
+                        for n in names])
         assert float(row["pooled"]) == float(score_confusion(pooled, metric=row["metric"])[c])
         assert float(row["mean"]) == pytest.approx(np.nanmean(per), rel=1e-12)
         assert float(row["std"]) == pytest.approx(np.nanstd(per, ddof=1), rel=1e-12)
@@ -278,7 +237,8 @@ def test_error_label_out_of_range_and_non_integer(tmp_path, capsys):
     code, out, err = run_main(["score", pred, ref, "-n", C], capsys)
     assert code == 1
     assert_one_line_error(err, f"reference {bad} holds label 7 at index (0, 0)",
-                          "(288 such pixel(s)), outside [0, num_classes=4)")
+                          "(288 such pixel(s)), outside [0, 4): raise --num-classes to at "
+                          "least 8, or pass --ignore-index 7 if 7 marks reference pixels")
     bad = write_mask(os.path.join(ref, "sub0", "case0.npy"), np.full((16, 18), 1.5))
     code, out, err = run_main(["score", pred, ref, "-n", C], capsys)
     assert code == 1
@@ -468,7 +428,7 @@ def test_sample_dataset_run(tmp_path, capsys):
     make_sample_data.main(str(tmp_path / "regen"))
     for sub in ("prediction", "reference"):
         for name in sorted(os.listdir(os.path.join(data, sub))):
-            from regionloss._io import read_mask
+            from regionloss.scoring.readers import read_mask
 
             np.testing.assert_array_equal(
                 read_mask(os.path.join(data, sub, name)).array,
@@ -571,3 +531,298 @@ def test_json_report_with_infinite_option_and_values(tmp_path, capsys):
     assert data["summary"]["hd"]["classes"]["1"]["pooled"] is None
     assert data["summary"]["dice"]["classes"]["2"] == {
         "class_id": 2, "mean": "nan", "std": "nan", "pooled": "nan", "cases": 0}
+
+
+# --------------------------------------------------------------------------- version
+
+
+def test_version(capsys):
+    from regionloss import __version__
+
+    code, out, err = run_main(["--version"], capsys)
+    assert code == 0 and out == f"regionloss {__version__}\n" and err == ""
+    proc = _console(["--version"])
+    assert proc.returncode == 0 and proc.stdout == f"regionloss {__version__}\n"
+
+
+# --------------------------------------------------------------------------- messages name flags
+
+
+@pytest.mark.parametrize("extra,code_want,message", [
+    (["-n", 3, "--class-names", "a,b,c,d"], 2, "--class-names: expected 3 names, got 4"),
+    (["-n", 3, "--no-background", "--class-names", "a"], 2,
+     "--class-names: expected 3 names (or 2 without background), got 1"),
+    (["-n", 1, "--no-background"], 2, "--no-background needs --num-classes >= 2"),
+    (["-n", C, "--spacing", "-1", "-m", "hd"], 2,
+     "--spacing must be a finite number > 0; got -1.0"),
+    (["-n", C, "--empty-distance", "-1", "-m", "hd"], 2,
+     "--empty-distance must be a number >= 0; got -1.0"),
+    (["-n", 3, "-m", "nsd", "--tolerance", "1,2"], 2,
+     "--tolerance: give one value or one per class (3), got 2"),
+    (["-n", C, "-m", "nsd"], 2, "needs a tolerance: pass --tolerance"),
+    (["-n", C, "-m", "tversky", "--tversky-alpha", "-1"], 2,
+     "--tversky-alpha must be a finite number >= 0; got -1.0"),
+    (["-n", C, "-m", "fbeta", "--fbeta-beta", "0"], 2,
+     "--fbeta-beta: beta must be > 0 for fbeta"),
+    (["-n", C, "--workers", 2, "--scheduler", "tcp://127.0.0.1:1"], 2,
+     "give either --workers (local processes) or --scheduler (Dask), not both"),
+    (["-n", C, "-m", "dice,nope"], 2, "--metrics: unknown metric(s) nope; choose from dice"),
+    (["-n", 2], 1, "outside [0, 2) where the reference is scored: raise --num-classes to at "
+                    "least 4"),
+])
+def test_messages_name_the_flag(tmp_path, capsys, extra, code_want, message):
+    pred, ref, _ = dataset(tmp_path, n=2)
+    code, out, err = run_main(["score", pred, ref, *extra], capsys)
+    assert code == code_want
+    assert_one_line_error(err, message)
+    for param in ("num_classes", "class_names", "include_background", "empty_distance",
+                  "ignore_index", "metric_options", "zero_division"):
+        assert param not in err
+
+
+def test_data_errors_name_the_flag(tmp_path, capsys):
+    pytest.importorskip("scipy")
+    write_mask(tmp_path / "p" / "a.npy", np.zeros((4, 5, 3), np.uint8))
+    ref = write_mask(tmp_path / "r" / "a.npy", np.zeros((4, 5, 3), np.uint8))
+    code, out, err = run_main(["score", tmp_path / "p", tmp_path / "r", "-n", 2, "-m", "hd",
+                               "--spacing", "1,1"], capsys)
+    assert code == 1
+    assert_one_line_error(err, f"--spacing (1.0, 1.0) has 2 values but {ref} is 3-D")
+    write_mask(tmp_path / "p" / "a.npy", np.zeros(6, np.uint8))
+    write_mask(tmp_path / "r" / "a.npy", np.zeros(6, np.uint8))
+    code, out, err = run_main(["score", tmp_path / "p", tmp_path / "r", "-n", 2, "-m", "hd"],
+                              capsys)
+    assert code == 1
+    assert_one_line_error(err, "leave the boundary metrics out of --metrics")
+
+
+def test_huge_float_label_is_reported_with_its_value(tmp_path):
+    """A float label map holding 1e20 names 1e+20, not the int64 it would wrap to, and
+    prints no NumPy warning: one line on stderr."""
+    pred, ref, _ = dataset(tmp_path, n=1)
+    array = np.zeros((16, 18))
+    array[3, 4] = 1e20
+    bad = write_mask(os.path.join(ref, "sub0", "case0.npy"), array)
+    proc = _console(["score", pred, ref, "-n", C])
+    assert proc.returncode == 1
+    assert_one_line_error(proc.stderr, bad, "label 1e+20 at index (3, 4)")
+    assert "-9223372036854775808" not in proc.stderr and "Warning" not in proc.stderr
+
+
+def test_metric_aliases(tmp_path, capsys):
+    pred, ref, pairs = dataset(tmp_path, n=2)
+    out = tmp_path / "cases.csv"
+    code, stdout, err = run_main(["score", pred, ref, "-n", C, "-m", "Jaccard,F1",
+                                  "-m", "sensitivity", "--per-case", out, "-q"], capsys)
+    assert code == 0, err
+    rows = read_csv(out)
+    assert list(rows[0])[3:6] == ["iou", "dice", "recall"]
+    for row in rows:
+        m = confusion_matrix(*pairs[row["case"]], num_classes=C)
+        c = int(row["class_id"])
+        assert float(row["iou"]) == float(score_confusion(m, metric="iou")[c])
+
+
+# --------------------------------------------------------------------------- several reports
+
+
+def test_html_and_json_reports_of_one_run(tmp_path, capsys):
+    from html.parser import HTMLParser
+
+    pred, ref, _ = dataset(tmp_path, n=4)
+    html_path, json_path, cases = tmp_path / "r.html", tmp_path / "r.json", tmp_path / "c.csv"
+    code, out, err = run_main(["score", pred, ref, "-n", C, "-o", html_path, "-o", json_path,
+                               "--per-case", cases], capsys)
+    assert code == 0, err
+    assert err.splitlines()[-3:] == [f"wrote {html_path}", f"wrote {json_path}",
+                                     f"wrote {cases}"]
+    data = json.loads(json_path.read_text())
+    values = []
+
+    class Cells(HTMLParser):
+        metric = None
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "table" and attrs.get("class") == "summary":
+                Cells.metric = attrs["data-metric"]
+            if tag == "td" and Cells.metric and attrs.get("data-value"):
+                values.append((Cells.metric, float(attrs["data-value"])))
+
+        def handle_endtag(self, tag):
+            if tag == "table":
+                Cells.metric = None
+
+    Cells().feed(html_path.read_text())
+    dice = data["summary"]["dice"]["classes"]
+    want = []
+    for name in ("0", "1", "2", "3"):
+        want += [float(dice[name][k]) for k in ("mean", "std", "pooled", "cases")]
+    assert [v for m, v in values if m == "dice"][:16] == pytest.approx(want, rel=0, abs=0)
+
+
+def test_two_reports_naming_one_file(tmp_path, capsys, monkeypatch):
+    pred, ref, _ = dataset(tmp_path, n=1)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(["score", pred, ref, "-n", C, "-o", "r.html", "-o",
+                               "./r.html"], capsys)
+    assert code == 2
+    assert_one_line_error(err, "--output and --output are the same file")
+
+
+# --------------------------------------------------------------------------- all or nothing
+
+
+def test_a_report_that_cannot_be_replaced_leaves_every_report_as_it_was(tmp_path, capsys,
+                                                                       monkeypatch):
+    """--per-case turns into a folder while the run scores (checked writable before): the
+    commit fails, and the previous --output files stay byte for byte."""
+    import regionloss.scoring.run as run_module
+
+    pred, ref, _ = dataset(tmp_path, n=3)
+    report, summary = tmp_path / "report.html", tmp_path / "report.csv"
+    old_report, old_summary = b"<html>old \xe2\x9c\x93</html>\n", b"metric,class\r\nold\r\n"
+    report.write_bytes(old_report)
+    summary.write_bytes(old_summary)
+    per_case = tmp_path / "cases.csv"
+    real = run_module.run_scoring
+
+    def scoring_then_a_folder_appears(*args, **kwargs):
+        result = real(*args, **kwargs)
+        (per_case / "held open").mkdir(parents=True)
+        return result
+
+    monkeypatch.setattr(run_module, "run_scoring", scoring_then_a_folder_appears)
+    code, out, err = run_main(["score", pred, ref, "-n", C, "-o", report, "-o", summary,
+                               "--per-case", per_case], capsys)
+    assert code == 1 and out == ""
+    assert_one_line_error(err, str(per_case))
+    assert report.read_bytes() == old_report and summary.read_bytes() == old_summary
+    assert sorted(os.listdir(tmp_path)) == ["cases.csv", "pred", "ref", "report.csv",
+                                            "report.html"]
+    # a folder there from the start is refused before any scoring
+    monkeypatch.setattr(run_module, "run_scoring", real)
+    code, out, err = run_main(["score", pred, ref, "-n", C, "-o", report,
+                               "--per-case", per_case], capsys)
+    assert code == 1
+    assert_one_line_error(err, f"--per-case {per_case} is a folder")
+    assert report.read_bytes() == old_report
+
+
+# --------------------------------------------------------------------------- Ctrl-C
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not hasattr(os, "killpg"),
+                    reason="needs POSIX signals and named pipes")
+@pytest.mark.parametrize("to", ["process group", "parent"])
+def test_ctrl_c_with_workers_exits_130_quietly(tmp_path, to):
+    """A run with --workers 2 blocks on a reference that is a named pipe (a read that
+    never ends); SIGINT, as a terminal's Ctrl-C sends it to the whole process group or to
+    the parent alone, ends it with status 130, one line, no worker traceback, and nothing
+    written."""
+    import signal
+    import time
+
+    pred, ref, _ = dataset(tmp_path, n=6)
+    write_mask(os.path.join(pred, "zz.npy"), np.zeros((16, 18), np.uint8))
+    fifo = os.path.join(ref, "zz.npy")
+    os.mkfifo(fifo)
+    report = tmp_path / "report.csv"
+    report.write_text("previous\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "regionloss", "score", pred, ref, "-n", str(C),
+         "--workers", "2", "-o", str(report)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    writer = None
+    try:
+        deadline = time.monotonic() + 60
+        while writer is None and time.monotonic() < deadline:  # a worker is reading the pipe
+            try:
+                writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.02)
+        assert writer is not None, proc.communicate(timeout=10)
+        if to == "parent":
+            os.kill(proc.pid, signal.SIGINT)
+        else:
+            os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+        if writer is not None:
+            os.close(writer)
+    assert proc.returncode == 130, err
+    assert out == ""
+    assert err == "regionloss score: error: interrupted; no report written\n"
+    assert report.read_text() == "previous\n"
+
+
+# --------------------------------------------------------------------------- docs
+
+
+ROOT = os.path.dirname(EXAMPLES)
+
+
+def _score_parser():
+    import argparse
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return parser, sub.choices["score"]
+
+
+def test_docs_name_every_flag():
+    with open(os.path.join(ROOT, "docs", "cli.md"), encoding="utf-8") as f:
+        docs = f.read()
+    parser, score_parser = _score_parser()
+    flags = [s for p in (parser, score_parser) for a in p._actions for s in a.option_strings]
+    assert "--version" in flags and "--per-case" in flags
+    missing = [flag for flag in flags if f"`{flag}" not in docs and f", {flag}" not in docs]
+    assert missing == []
+    for code in ("| 0 |", "| 1 |", "| 2 |", "| 130 |"):
+        assert code in docs
+    assert "images/report.png" in docs and os.path.isfile(
+        os.path.join(ROOT, "docs", "images", "report.png"))
+
+
+def _readme_command():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    section = readme[readme.index("### 3. NumPy-only offline scoring"):]
+    block = section[section.index("regionloss score"):]
+    return " ".join(block[:block.index("```")].replace("\\\n", " ").split())
+
+
+def test_readme_example_reports_are_ignored_by_git(tmp_path):
+    """The README's command writes its reports where it runs (the repository's root), the
+    same command as docs/cli.md's sample run, and git ignores what it writes."""
+    command = _readme_command()
+    with open(os.path.join(ROOT, "docs", "cli.md"), encoding="utf-8") as f:
+        docs = " ".join(f.read().replace("\\\n", " ").split())
+    assert command in docs
+    args = command.split()
+    written = [args[i + 1] for i, a in enumerate(args) if a in ("--output", "-o", "--per-case")]
+    assert written == ["report.html", "cases.csv"]
+    git = shutil.which("git")
+    if git is None or not os.path.exists(os.path.join(ROOT, ".git")):
+        pytest.skip("not a git checkout")
+    proc = subprocess.run([git, "-C", ROOT, "check-ignore", "--no-index", *written],
+                          capture_output=True, text=True)
+    assert proc.stdout.split() == written, proc.stderr
+
+
+def test_readme_example_runs(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("PIL")
+    args = _readme_command().split()[1:]
+    monkeypatch.chdir(ROOT)
+    args = [os.path.join(ROOT, a) if a.startswith("examples/") else a for a in args]
+    monkeypatch.chdir(tmp_path)  # (the reports land here, not in the checkout)
+    code, out, err = run_main(args, capsys)
+    assert code == 0, err
+    assert out.startswith("8 cases, 4 classes")
+    assert sorted(os.listdir(tmp_path)) == ["cases.csv", "report.html"]
