@@ -1,11 +1,18 @@
-"""The shared label-range check (regionloss._validate).
+"""Validation (regionloss._validate): the shared label-range check and the option checks.
 
-Expectations: hand-picked positions, a plain-NumPy reference (``np.flatnonzero``) in a
+Label ranges: hand-picked positions, a plain-NumPy reference (``np.flatnonzero``) in a
 hypothesis property, and the message of ``regionloss.confusion_matrix`` itself, which the
-helper must reproduce word for word (so that switching ``_counting`` to it changes nothing).
+helper must reproduce word for word.
+
+Options: the zero-division rule, real-number options given as NumPy or JAX scalars
+(accepted when concrete, refused when traced), and the option errors every loss shares
+(flags, ``ignore_index``, ``class_axis``, smoothing, choices, class weights), each message
+naming the argument.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -13,7 +20,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import regionloss as rl
-from conftest import BACKEND_PARAMS
+from conftest import HAND_C as C
+from conftest import HAND_PRED as PRED
+from conftest import HAND_STATS as STATS
+from conftest import HAND_TARGET as TARGET
+from conftest import ERR_LABELS as LAB
+from conftest import ERR_PRED as X
+from conftest import HAVE_JAX, ref_metric
 from regionloss._validate import (
     BadLabels,
     bad_labels_message,
@@ -21,14 +34,6 @@ from regionloss._validate import (
     describe_bad_labels,
     find_bad_labels,
 )
-
-CONCRETE = [p for p in BACKEND_PARAMS if p.id != "dask"]
-
-
-@pytest.fixture(params=CONCRETE)
-def concrete_backend(request):
-    """Backends whose values can be looked at (the helper is for concrete arrays)."""
-    return request.param()
 
 
 def test_in_range_and_empty_give_none(concrete_backend):
@@ -177,14 +182,113 @@ def test_torch_wide_unsigned_labels_are_checked():
     assert find_bad_labels(t, num_classes=10) is None
 
 
-def test_surface_ignore_index_outside_label_dtype_matches_nothing():
-    pytest.importorskip("scipy")
-    import regionloss as rl
+# --------------------------------------------------------------------------- metric options
 
-    p = np.zeros((1, 6, 6), np.uint8)
-    t = np.zeros((1, 6, 6), np.uint8)
-    p[0, 1:3, 1:3] = 1
-    t[0, 2:4, 2:4] = 1
-    got = rl.hausdorff_distance(p, t, num_classes=2, ignore_index=300)
-    want = rl.hausdorff_distance(p, t, num_classes=2)
-    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+@pytest.mark.parametrize("zd", [5.0, 0.5, -1.0, float("inf"), 2])
+def test_zero_division_is_nan_zero_or_one(zd):
+    """Review finding 2.5: the library accepted 5.0 while the CLI rejected 0.5."""
+    cm = rl.confusion_matrix(PRED, TARGET, num_classes=C)
+    with pytest.raises(ValueError, match=r"zero_division must be nan, 0.0 or 1.0"):
+        rl.score_confusion(cm, metric="dice", zero_division=zd)
+    with pytest.raises(ValueError, match=r"zero_division must be nan, 0.0 or 1.0"):
+        rl.dice_score(PRED, TARGET, num_classes=C, zero_division=zd)
+    with pytest.raises(ValueError, match=r"zero_division must be nan, 0.0 or 1.0"):
+        rl.MetricAccumulator("iou", num_classes=C, zero_division=zd)
+
+
+def test_zero_division_accepts_numpy_scalars_and_ints():
+    got = rl.dice_score(PRED, TARGET, num_classes=C, zero_division=np.float32(1.0))
+    assert got == pytest.approx((0.5 + 5 / 6 + 0.5 + 1) / 4)
+    assert rl.dice_score(PRED, TARGET, num_classes=C, zero_division=0) == pytest.approx(
+        (0.5 + 5 / 6 + 0.5 + 0) / 4)
+    assert math.isnan(float(rl.dice_score(np.zeros((1, 2), np.int64), np.zeros((1, 2), np.int64),
+                                          num_classes=2, include_background=False,
+                                          zero_division=np.float64("nan"))))
+    with pytest.raises(TypeError, match="zero_division must be a number"):
+        rl.dice_score(PRED, TARGET, num_classes=C, zero_division=True)
+
+
+def test_options_accept_numpy_and_jax_scalars():
+    """Review finding 2.6: np.float32(0.5) was refused ("beta must be a number")."""
+    want = rl.fbeta_score(PRED, TARGET, num_classes=C, beta=0.5, average="none")
+    for beta in (np.float32(0.5), np.float64(0.5), np.asarray(0.5)):
+        got = rl.fbeta_score(PRED, TARGET, num_classes=C, beta=beta, average="none")
+        np.testing.assert_allclose(got, want, rtol=1e-7, equal_nan=True)
+    got = rl.tversky_score(PRED, TARGET, num_classes=C, alpha=np.float32(0.5),
+                           beta=np.int64(1), average="none")
+    np.testing.assert_allclose(got, ref_metric("tversky", *STATS.sum(0).T, alpha=0.5, beta=1),
+                               rtol=1e-7, equal_nan=True)
+    acc = rl.MetricAccumulator("fbeta", num_classes=C, beta=np.float32(2.0))
+    assert acc.options == {"beta": 2.0} and type(acc.options["beta"]) is float
+    for bad in ("0.5", None, np.zeros(2), True):
+        with pytest.raises(TypeError, match="beta must be a number"):
+            rl.fbeta_score(PRED, TARGET, num_classes=C, beta=bad)
+
+
+@pytest.mark.skipif(not HAVE_JAX, reason="JAX not installed")
+def test_options_jax_scalar_concrete_ok_traced_refused():
+    import jax
+    import jax.numpy as jnp
+
+    want = rl.fbeta_score(PRED, TARGET, num_classes=C, beta=0.5)
+    assert float(rl.fbeta_score(PRED, TARGET, num_classes=C, beta=jnp.float32(0.5))) == \
+        pytest.approx(float(want), rel=1e-7)
+    with pytest.raises(TypeError, match="beta must be a static number"):
+        jax.jit(lambda b: rl.fbeta_score(jnp.asarray(PRED), jnp.asarray(TARGET),
+                                         num_classes=C, beta=b))(0.5)
+
+
+# --------------------------------------------------------------------------- loss options
+# The options every loss shares, checked once by regionloss._validate: each message names
+# the argument (the options of one loss only are tested with that loss).
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: rl.dice_loss(X, LAB, class_weights=[1, 2]), r"length 4.*got shape \(2,\)"),
+    (lambda: rl.dice_loss(X, LAB, class_weights=[1, -2, 1, 1]), r"non-negative"),
+    (lambda: rl.dice_loss(X, LAB, activation="relu"), r"activation must be one of"),
+    (lambda: rl.dice_loss(X, LAB, reduction="avg"), r"reduction must be one of"),
+    (lambda: rl.dice_loss(X[..., :1], LAB), r"softmax.*1 channel"),
+    (lambda: rl.dice_loss(X[..., 0], LAB, class_axis=None), r"softmax.*no class axis"),
+    (lambda: rl.dice_loss(X, LAB, class_axis=0), r"axis 0.*sample axis"),
+    (lambda: rl.dice_loss(X, LAB, class_axis=5), r"class_axis=5 is out of range"),
+    (lambda: rl.dice_loss(X, LAB, smooth_nr=-1.0),
+     r"smooth_nr must be a finite number >= 0"),
+    # flags are True or False, not truthy stand-ins; ignore_index is never a bool
+    (lambda: rl.dice_loss(X, LAB, per_sample=1), r"per_sample must be True or False; got 1"),
+    (lambda: rl.jaccard_loss(X, LAB, squared="yes"), r"squared must be True or False"),
+    (lambda: rl.tversky_loss(X, LAB, soft_labels=None), r"soft_labels must be True or False"),
+    (lambda: rl.focal_tversky_loss(X, LAB, include_background=0),
+     r"include_background must be True or False"),
+    (lambda: rl.dice_loss(X, LAB, ignore_index=True),
+     r"ignore_index must be an int or None; got True"),
+    (lambda: rl.dice_loss(X, LAB, ignore_index=2.0), r"ignore_index must be an int or None"),
+    (lambda: rl.dice_loss(X, LAB, class_axis=True), r"class_axis must be an int or None"),
+    (lambda: rl.dice_loss(X, LAB, smooth_nr=True), r"smooth_nr must be a"),
+    (lambda: rl.dice_loss(X, LAB, smooth_dr=float("inf")), r"smooth_dr must be a finite"),
+    (lambda: rl.generalized_dice_loss(X, LAB, class_weights=[1, 1]), r"length 4"),
+    (lambda: rl.log_cosh_dice_loss(X, LAB, smooth_dr=-1),
+     r"smooth_dr must be a finite number >= 0"),
+    (lambda: rl.lovasz_hinge_loss(X, LAB, per_sample=1), r"per_sample must be True or False"),
+    (lambda: rl.cross_entropy_loss(X, LAB, activation="relu"), r"activation must be one of"),
+    (lambda: rl.cross_entropy_loss(X, LAB, class_weights=[1, 2, 3]), r"length 4"),
+    (lambda: rl.cross_entropy_loss(X[..., 0], LAB, class_axis=None), r"softmax.*no class axis"),
+    (lambda: rl.focal_loss(X, LAB, reduction="avg"), r"reduction must be one of"),
+    # flags are True or False; ignore_index is never a bool (True would mean label 1)
+    (lambda: rl.generalized_dice_loss(X, LAB, per_sample=1), r"per_sample must be True or False"),
+    (lambda: rl.generalized_dice_loss(X, LAB, squared="no"), r"squared must be True or False"),
+    (lambda: rl.log_cosh_dice_loss(X, LAB, include_background=1),
+     r"include_background must be True or False"),
+    (lambda: rl.lovasz_softmax_loss(X, LAB, include_background=None),
+     r"include_background must be True or False"),
+    (lambda: rl.lovasz_softmax_loss(X, LAB, ignore_index=True), r"ignore_index must be an int"),
+    (lambda: rl.lovasz_hinge_loss(X, LAB, ignore_index=False), r"ignore_index must be an int"),
+    (lambda: rl.cross_entropy_loss(X, LAB, ignore_index=True), r"ignore_index must be an int"),
+    (lambda: rl.focal_loss(X, LAB, ignore_index=True), r"ignore_index must be an int"),
+    (lambda: rl.dice_ce_loss(X, LAB, soft_labels=1), r"soft_labels must be True or False"),
+    (lambda: rl.dice_focal_loss(X, LAB, per_sample="no"), r"per_sample must be True or False"),
+])
+def test_errors_name_the_argument(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()
