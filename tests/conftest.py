@@ -341,6 +341,25 @@ def ref_metric(name, tp, fp, fn, tn, alpha=0.3, beta=0.7, fbeta=1.0):
         return _div((1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp)
     if name == "mcc":
         return _div(tp * tn - fp * fn, np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)))
+    if name == "npv":
+        return _div(tn, tn + fn)
+    if name == "fpr":
+        return _div(fp, fp + tn)
+    if name == "fnr":
+        return _div(fn, fn + tp)
+    if name == "fdr":
+        return _div(fp, fp + tp)
+    if name == "for":
+        return _div(fn, fn + tn)
+    if name == "informedness":
+        return _div(tp, tp + fn) + _div(tn, tn + fp) - 1
+    if name == "markedness":
+        return _div(tp, tp + fp) + _div(tn, tn + fn) - 1
+    if name == "fowlkes_mallows":
+        return _div(tp, np.sqrt((tp + fp) * (tp + fn)))
+    if name == "prevalence_threshold":
+        tpr, fpr = _div(tp, tp + fn), _div(fp, fp + tn)
+        return _div(np.sqrt(tpr * fpr) - fpr, tpr - fpr)
     raise AssertionError(name)
 
 

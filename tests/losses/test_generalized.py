@@ -109,6 +109,49 @@ def test_gdl_grad_finite_with_absent_class_and_matches_fd(opts):
     np.testing.assert_allclose(np.asarray(grad), numeric, rtol=1e-5, atol=1e-8)
 
 
+# --------------------------------------------------------------------------- penalty GDL
+
+
+@pytest.mark.parametrize("opts", [dict(), dict(per_sample=False), dict(reduction="none"),
+                                  dict(reduction="sum", weighting="simple"),
+                                  dict(include_background=False, absent_class_weight="zero")],
+                         ids=lambda o: ",".join(o) or "defaults")
+def test_penalty_gdl_is_the_penalised_gdl(opts):
+    rng = np.random.default_rng(30)
+    x = rng.normal(size=(3, 7, 3)) * 2
+    y = rng.integers(0, 3, size=(3, 7))
+    g = to_numpy(rl.generalized_dice_loss(x, y, **opts))
+    for k in (0.0, 1.0, 2.5, 10.0):
+        got = rl.penalty_generalized_dice_loss(x, y, k=k, **opts)
+        assert got.shape == g.shape
+        np.testing.assert_allclose(to_numpy(got), g / (1 + k * (1 - g)), rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(rl.penalty_generalized_dice_loss(x, y, k=0.0, **opts)),
+                               g, rtol=1e-12)
+
+
+def test_penalty_gdl_hand_and_range():
+    # the hand case (square weights 1, 1/9): the GDL, then L / (1 + k (1 - L))
+    w = [1.0, 1 / 9]
+    gdl = 1 - 2 * (w[0] * 0.9 + w[1] * 1.9) / (w[0] * 3.0 + w[1] * 5.0)
+    got = rl.penalty_generalized_dice_loss(P, Y, activation=None, **NO_SMOOTH)
+    assert float(got) == pytest.approx(gdl / (1 + 2.5 * (1 - gdl)), rel=1e-12)
+    # 0 exactly where the GDL is 0 (a perfect prediction), 1 where it is 1, in between below
+    onehot = np.eye(2)[Y]
+    assert float(rl.penalty_generalized_dice_loss(onehot, Y, activation=None)) == \
+        pytest.approx(0.0, abs=1e-9)
+    wrong = np.eye(2)[1 - Y]
+    assert float(rl.penalty_generalized_dice_loss(wrong, Y, activation=None,
+                                                  **NO_SMOOTH)) == pytest.approx(1.0)
+    assert 0 < float(got) < gdl
+
+
+def test_penalty_gdl_option_errors():
+    with pytest.raises(ValueError, match="k must be"):
+        rl.penalty_generalized_dice_loss(X, LAB, k=-1.0)
+    with pytest.raises(TypeError, match="k must be a number"):
+        rl.penalty_generalized_dice_loss(X, LAB, k="2")
+
+
 # --------------------------------------------------------------------------- backends, vmap
 
 

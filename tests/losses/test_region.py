@@ -485,6 +485,53 @@ def test_focal_tversky_gamma_one_clips_at_zero():
     np.testing.assert_allclose(ft, np.maximum(tv, 0.0), rtol=1e-12)
 
 
+# --------------------------------------------------------------------------- asymmetric
+
+
+def test_hand_asymmetric_loss():
+    # weights (1 + β², 1, β²) on (tp, fp, fn); the hand case with β = 1.5 (β² = 2.25)
+    want = [1 - 3.25 * 0.9 / (3.25 * 0.9 + 1.1 + 2.25 * 0.1),
+            1 - 3.25 * 1.9 / (3.25 * 1.9 + 0.1 + 2.25 * 1.1)]
+    np.testing.assert_allclose(_none(rl.asymmetric_loss), [want], rtol=1e-12)
+    np.testing.assert_allclose(_none(rl.asymmetric_loss, beta=1.0), [HAND["dice"]], rtol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases(), st.floats(0.1, 4.0), st.booleans())
+def test_property_asymmetric_is_tversky_and_dice_at_beta_one(case, beta, per_sample):
+    x, y = case
+    b2 = beta * beta
+    kw = dict(per_sample=per_sample, reduction="none")
+    asym = to_numpy(rl.asymmetric_loss(x, y, beta=beta, **kw, **NO_SMOOTH))
+    tv = to_numpy(rl.tversky_loss(x, y, alpha=1 / (1 + b2), beta=b2 / (1 + b2), **kw,
+                                  **NO_SMOOTH))
+    np.testing.assert_allclose(asym, tv, rtol=1e-9, atol=1e-12)
+    # with smoothing: Tversky with the smoothing divided by 1 + β²
+    s = 0.3
+    asym = to_numpy(rl.asymmetric_loss(x, y, beta=beta, smooth_nr=s, smooth_dr=s, **kw))
+    tv = to_numpy(rl.tversky_loss(x, y, alpha=1 / (1 + b2), beta=b2 / (1 + b2),
+                                  smooth_nr=s / (1 + b2), smooth_dr=s / (1 + b2), **kw))
+    np.testing.assert_allclose(asym, tv, rtol=1e-9, atol=1e-12)
+    # β = 1 is the Dice loss, smoothing included
+    np.testing.assert_allclose(to_numpy(rl.asymmetric_loss(x, y, beta=1.0, **kw)),
+                               to_numpy(rl.dice_loss(x, y, **kw)), rtol=1e-12, atol=1e-15)
+
+
+@jax_only
+def test_asymmetric_grad_matches_finite_differences():
+    jax = _jax()
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(2, 3, 3))
+    y = rng.integers(0, 3, size=(2, 3))
+
+    def f(a):
+        return rl.asymmetric_loss(a, y, beta=2.0)
+
+    analytic = np.asarray(jax.grad(f)(jax.numpy.asarray(x)))
+    numeric = finite_difference(lambda a: float(f(a)), x)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7)
+
+
 # --------------------------------------------------------------------------- log-cosh Dice
 
 

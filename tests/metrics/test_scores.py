@@ -316,3 +316,88 @@ def test_signatures_show_metric_options():
                                ref_metric("tversky", *STATS.sum(0).T), equal_nan=True)
     with pytest.raises(TypeError, match="unexpected keyword"):
         rl.fbeta_score(PRED, TARGET, num_classes=C, alpha=0.2)
+
+
+# ------------------------------------------------------------------------ the other rows
+# The table's remaining metrics, run the same way as FUNCS above.
+
+OTHER_FUNCS = {
+    "npv": rl.negative_predictive_value, "fpr": rl.false_positive_rate,
+    "fnr": rl.false_negative_rate, "fdr": rl.false_discovery_rate,
+    "for": rl.false_omission_rate, "informedness": rl.informedness,
+    "markedness": rl.markedness, "fowlkes_mallows": rl.fowlkes_mallows_index,
+    "prevalence_threshold": rl.prevalence_threshold,
+}
+
+
+def test_every_table_row_is_tested():
+    assert set(FUNCS) | set(OTHER_FUNCS) == set(rl.METRIC_NAMES)
+    assert not set(FUNCS) & set(OTHER_FUNCS)
+
+
+@pytest.mark.parametrize("average", ["none", "macro", "micro", "weighted"])
+@pytest.mark.parametrize("metric", list(OTHER_FUNCS))
+def test_hand_computed_other_metrics(metric, average):
+    for per_sample in (False, True):
+        for include_background in (True, False):
+            for zd in (NAN, 0.0, 1.0):
+                kw = dict(num_classes=C, average=average, per_sample=per_sample,
+                          include_background=include_background, zero_division=zd)
+                got = OTHER_FUNCS[metric](PRED, TARGET, **kw)
+                if per_sample:
+                    want = ref_score(STATS, metric, average, include_background, zd)
+                    if average != "none":
+                        want = _nanmean(want, 0)
+                else:
+                    want = ref_score(STATS.sum(0), metric, average, include_background, zd)
+                assert isinstance(got, np.ndarray) and got.dtype == np.float64
+                np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15, equal_nan=True,
+                                           err_msg=str(kw))
+                cm = rl.confusion_matrix(PRED, TARGET, num_classes=C, per_sample=per_sample)
+                again = rl.score_confusion(cm, metric=metric, average=average,
+                                           include_background=include_background,
+                                           zero_division=zd)
+                np.testing.assert_array_equal(again, got)
+
+
+def test_literal_anchors_other_metrics():
+    """Pooled class 1 of the hand table: tp 5, fp 2, fn 0, tn 5."""
+    kw = dict(num_classes=C, average="none")
+    assert rl.negative_predictive_value(PRED, TARGET, **kw)[1] == pytest.approx(1.0)
+    assert rl.false_positive_rate(PRED, TARGET, **kw)[1] == pytest.approx(2 / 7)
+    assert rl.false_negative_rate(PRED, TARGET, **kw)[1] == 0.0
+    assert rl.false_discovery_rate(PRED, TARGET, **kw)[1] == pytest.approx(2 / 7)
+    assert rl.false_omission_rate(PRED, TARGET, **kw)[1] == 0.0
+    assert rl.informedness(PRED, TARGET, **kw)[1] == pytest.approx(1 + 5 / 7 - 1)
+    assert rl.markedness(PRED, TARGET, **kw)[1] == pytest.approx(5 / 7 + 1 - 1)
+    assert rl.fowlkes_mallows_index(PRED, TARGET, **kw)[1] == pytest.approx((5 / 7) ** 0.5)
+    # TPR 1, FPR 2/7: (sqrt(2/7) - 2/7) / (1 - 2/7)
+    assert rl.prevalence_threshold(PRED, TARGET, **kw)[1] == pytest.approx(
+        ((2 / 7) ** 0.5 - 2 / 7) / (5 / 7))
+    # class 3 (absent everywhere): every rate with tp + fn or tp + fp in its denominator is
+    # undefined; the negative rates are defined (tn = 12)
+    assert math.isnan(rl.fowlkes_mallows_index(PRED, TARGET, **kw)[3])
+    assert rl.false_positive_rate(PRED, TARGET, **kw)[3] == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(label_maps, st.booleans())
+def test_identities_other_metrics(params, per_sample):
+    pred, target, k = _maps(params)
+    kw = dict(num_classes=k, average="none", per_sample=per_sample)
+    tpr, tnr = rl.recall(pred, target, **kw), rl.specificity(pred, target, **kw)
+    ppv = rl.precision(pred, target, **kw)
+    npv = rl.negative_predictive_value(pred, target, **kw)
+    close = dict(rtol=1e-12, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(rl.false_positive_rate(pred, target, **kw), 1 - tnr, **close)
+    np.testing.assert_allclose(rl.false_negative_rate(pred, target, **kw), 1 - tpr, **close)
+    np.testing.assert_allclose(rl.false_discovery_rate(pred, target, **kw), 1 - ppv, **close)
+    np.testing.assert_allclose(rl.false_omission_rate(pred, target, **kw), 1 - npv, **close)
+    np.testing.assert_allclose(rl.informedness(pred, target, **kw), tpr + tnr - 1, **close)
+    np.testing.assert_allclose(rl.markedness(pred, target, **kw), ppv + npv - 1, **close)
+    np.testing.assert_allclose(rl.fowlkes_mallows_index(pred, target, **kw),
+                               np.sqrt(ppv * tpr), **close)
+    for name, fn in OTHER_FUNCS.items():
+        v = fn(pred, target, **kw)
+        lo = -1 if name in ("informedness", "markedness") else 0
+        assert np.all(np.isnan(v) | ((v >= lo - 1e-12) & (v <= 1 + 1e-12))), name
