@@ -1,9 +1,15 @@
-"""Shared test fixtures: the backend matrix and conversions to and from NumPy.
+"""Shared test fixtures: the backend matrix, conversions to and from NumPy, and the hand
+cases several test modules share.
 
 Every public function is run through ``backend`` (a parametrised fixture): NumPy,
 array-api-strict (catches non-standard calls), JAX eager, PyTorch and Dask where installed,
 CuPy where a GPU is present. JAX under ``jit`` is covered by the tests that need it
 (a jitted call needs static options, so it is spelled out there).
+
+The test tree mirrors ``src/regionloss``: ``tests/kernels/``, ``tests/losses/`` and
+``tests/metrics/`` are packages (``__init__.py``), so that modules of one basename in two
+folders do not clash; this directory is on ``sys.path`` (pytest's default ``prepend``
+import mode), so every test module imports its helpers with ``from conftest import ...``.
 """
 
 from __future__ import annotations
@@ -166,6 +172,7 @@ def assert_matches(got, want, backend: Backend, *, dtype=None, **tolerance):
     np.testing.assert_allclose(host, want, **tolerance)
 
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE_DIR = os.path.join(os.path.dirname(__file__), "reference")
 
 
@@ -231,3 +238,165 @@ def assert_gradient_close(got, want, case_id, rtol):
         f"{case_id}: gradient differs by {err2:.2e} (2-norm), {errmax:.2e} (max-norm), "
         f"relative; tolerance {rtol:g}"
     )
+
+
+# --------------------------------------------------------------------------- markers, JAX
+
+jax_only = pytest.mark.skipif(not HAVE_JAX, reason="JAX not installed")
+torch_only = pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch not installed")
+
+
+def jax_x64():
+    """The ``jax`` module with x64 on (as ``JAX_ENABLE_X64=1`` above: float64 cases exact)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+@pytest.fixture(params=[p for p in BACKEND_PARAMS if p.id != "dask"])
+def concrete_backend(request) -> Backend:
+    """Backends whose arrays can be looked at (Dask is lazy: tested apart)."""
+    return request.param()
+
+
+def softmax_np(x, axis=-1):
+    """Softmax in NumPy (float64 reference)."""
+    e = np.exp(x - x.max(axis, keepdims=True))
+    return e / e.sum(axis, keepdims=True)
+
+
+# --------------------------------------------------------------------------- losses
+
+NO_SMOOTH = dict(smooth_nr=0.0, smooth_dr=0.0)
+
+# The loss hand case: one sample, four pixels, two classes, channels-last probabilities
+# (activation=None).
+HAND_PROBS = np.array([[[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]]])
+HAND_LABELS = np.array([[0, 1, 1, 1]])
+# class 0: tp 0.9, sum p 2.0, sum y 1 -> fp 1.1, fn 0.1
+# class 1: tp 1.9, sum p 2.0, sum y 3 -> fp 0.1, fn 1.1
+
+# The inputs of the error tables: (N, pixels, C) channels-last zeros and in-range labels.
+ERR_PRED = np.zeros((2, 3, 4))
+ERR_LABELS = np.zeros((2, 3), dtype=np.int64)
+
+
+def loss_matrix_inputs(opts, seed):
+    """Inputs of a loss's backend matrix: float32 logits (2, 4, 5, 4) channels-last (moved
+    to channels-first for ``class_axis=1``), labels (255 at ~20% of the pixels when
+    ``ignore_index`` is set) and a 0/1 float32 mask."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(2, 4, 5, 4)).astype(np.float32)  # channels-last by default
+    y = rng.integers(0, 4, size=(2, 4, 5))
+    if opts.get("class_axis") == 1:
+        x = np.moveaxis(x, -1, 1).copy()
+    if "ignore_index" in opts:
+        y = np.where(rng.random(y.shape) < 0.2, 255, y)
+    mask = (rng.random((2, 4, 5)) < 0.8).astype(np.float32)
+    return x, y, mask
+
+
+# --------------------------------------------------------------------------- metrics
+# Two samples of six pixels, four classes (class 3 absent from both everywhere; class 2
+# absent from sample 1's reference but predicted once there).
+#   sample 0 (target, pred): (0,0) (0,1) (1,1) (1,1) (2,2) (2,0)
+#   sample 1 (target, pred): (0,0) (0,2) (0,1) (1,1) (1,1) (1,1)
+HAND_TARGET = np.array([[0, 0, 1, 1, 2, 2], [0, 0, 0, 1, 1, 1]])
+HAND_PRED = np.array([[0, 1, 1, 1, 2, 0], [0, 2, 1, 1, 1, 1]])
+HAND_C = 4
+# hand-counted per (sample, class): tp, fp, fn, tn
+HAND_STATS = np.array([
+    [[1, 1, 1, 3], [2, 1, 0, 3], [1, 0, 1, 4], [0, 0, 0, 6]],
+    [[1, 0, 2, 3], [3, 1, 0, 2], [0, 1, 0, 5], [0, 0, 0, 6]],
+], dtype=float)
+
+
+def _div(a, b):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b == 0, np.nan, a / np.where(b == 0, 1, b))
+
+
+def ref_metric(name, tp, fp, fn, tn, alpha=0.3, beta=0.7, fbeta=1.0):
+    """Per-class values with NaN where the denominator is zero (plain NumPy, written here
+    independently of ``regionloss._formulas``)."""
+    if name == "dice":
+        return _div(2 * tp, 2 * tp + fp + fn)
+    if name == "iou":
+        return _div(tp, tp + fp + fn)
+    if name == "tversky":
+        return _div(tp, tp + alpha * fp + beta * fn)
+    if name == "precision":
+        return _div(tp, tp + fp)
+    if name == "recall":
+        return _div(tp, tp + fn)
+    if name == "specificity":
+        return _div(tn, tn + fp)
+    if name == "accuracy":
+        return _div(tp + tn, tp + fp + fn + tn)
+    if name == "balanced_accuracy":
+        return (_div(tp, tp + fn) + _div(tn, tn + fp)) / 2
+    if name == "fbeta":
+        b2 = fbeta**2
+        return _div((1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp)
+    if name == "mcc":
+        return _div(tp * tn - fp * fn, np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)))
+    if name == "npv":
+        return _div(tn, tn + fn)
+    if name == "fpr":
+        return _div(fp, fp + tn)
+    if name == "fnr":
+        return _div(fn, fn + tp)
+    if name == "fdr":
+        return _div(fp, fp + tp)
+    if name == "for":
+        return _div(fn, fn + tn)
+    if name == "informedness":
+        return _div(tp, tp + fn) + _div(tn, tn + fp) - 1
+    if name == "markedness":
+        return _div(tp, tp + fp) + _div(tn, tn + fn) - 1
+    if name == "fowlkes_mallows":
+        return _div(tp, np.sqrt((tp + fp) * (tp + fn)))
+    if name == "prevalence_threshold":
+        tpr, fpr = _div(tp, tp + fn), _div(fp, fp + tn)
+        return _div(np.sqrt(tpr * fpr) - fpr, tpr - fpr)
+    raise AssertionError(name)
+
+
+def nanmean_ref(x, axis):
+    """NaN-aware mean in plain NumPy: NaN where every value is NaN (no warning)."""
+    x = np.asarray(x, dtype=float)
+    n = np.sum(~np.isnan(x), axis=axis)
+    s = np.nansum(x, axis=axis)
+    return np.where(n == 0, np.nan, s / np.maximum(n, 1))
+
+
+def metric_functions() -> dict:
+    """The public metric functions the table-driven tests run, by metric name."""
+    import regionloss as rl
+
+    return {
+        "dice": rl.dice_score, "iou": rl.iou_score, "tversky": rl.tversky_score,
+        "precision": rl.precision, "recall": rl.recall, "specificity": rl.specificity,
+        "accuracy": rl.accuracy, "balanced_accuracy": rl.balanced_accuracy,
+        "fbeta": rl.fbeta_score, "mcc": rl.matthews_corrcoef,
+    }
+
+
+def label_map_cases():
+    """Hypothesis strategy: ``(n, size, classes, seed)`` for :func:`label_maps_of`."""
+    from hypothesis import strategies as st
+
+    return st.tuples(st.integers(1, 3), st.integers(1, 6), st.integers(2, 5),
+                     st.integers(0, 2**16))
+
+
+def label_maps_of(params):
+    """``(pred, target, classes)``: random label maps (n, size, size) that agree on about
+    half of the pixels."""
+    n, size, classes, seed = params
+    rng = np.random.default_rng(seed)
+    target = rng.integers(0, classes, (n, size, size))
+    pred = np.where(rng.random(target.shape) < 0.5, target,
+                    rng.integers(0, classes, target.shape))
+    return pred, target, classes

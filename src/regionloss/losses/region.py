@@ -274,7 +274,7 @@ def jaccard_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore
     >>> logits = np.zeros((1, 2, 2, 3), dtype=np.float32)
     >>> labels = np.array([[[0, 1], [2, 2]]])
     >>> round(float(regionloss.jaccard_loss(logits, labels, smooth_nr=0, smooth_dr=0)), 4)
-    0.8
+    0.8056
     """
     term = JaccardTerm(class_axis=class_axis, activation=activation, ignore_index=ignore_index,
                        include_background=include_background, class_weights=class_weights,

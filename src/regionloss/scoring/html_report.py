@@ -26,8 +26,7 @@ import platform
 from typing import Any, Iterable
 
 from . import plots as _plots
-from .options import REGION_METRICS
-from .report import LOWER_IS_BETTER
+from .options import LOWER_IS_BETTER, REGION_METRICS
 from .tables import fmt_number, title
 
 __all__ = ["render_html", "PLOTS_HINT"]

@@ -45,7 +45,13 @@ __all__ = [
     "check_options",
     "parse_metric_names",
     "output_format",
+    "LOWER_IS_BETTER",
 ]
+
+#: Metrics where a lower value is the better one (error rates and distances); every other
+#: metric is better higher. Decides which cases are the worst.
+LOWER_IS_BETTER = frozenset({"fpr", "fnr", "fdr", "for", "prevalence_threshold",
+                             "hd", "hd95", "asd", "assd"})
 
 #: Metrics computed from confusion matrices: :data:`regionloss.metrics.METRIC_NAMES` itself
 #: (every row of the metric table; their aliases are accepted too).

@@ -19,14 +19,10 @@ from .. import _reduce as _average
 from . import tables
 from .files import write_atomic
 from .matching import Case
-from .options import REGION_METRICS, output_format
+from .options import LOWER_IS_BETTER, REGION_METRICS, output_format
 
 __all__ = ["ScoreReport", "LOWER_IS_BETTER"]
 
-#: Metrics where a lower value is the better one (error rates and distances); every other
-#: metric is better higher. Decides which cases are the worst.
-LOWER_IS_BETTER = frozenset({"fpr", "fnr", "fdr", "for", "prevalence_threshold",
-                             "hd", "hd95", "asd", "assd"})
 
 
 def _mean_std(values: np.ndarray):

@@ -179,6 +179,18 @@ def score(
         An unreadable, truncated or empty (zero-size) file (named).
     MissingDependencyError
         A format, the CuPy backend or Dask needs a package that is not installed.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, regionloss
+    >>> root = tempfile.mkdtemp()
+    >>> for folder, mask in (("pred", [[0, 1], [1, 1]]), ("ref", [[0, 1], [0, 1]])):
+    ...     os.mkdir(os.path.join(root, folder))
+    ...     np.save(os.path.join(root, folder, "case.npy"), np.array(mask))
+    >>> report = regionloss.score(os.path.join(root, "pred"), os.path.join(root, "ref"),
+    ...                           num_classes=2, metrics="dice")
+    >>> report.mean["dice"].round(4).tolist()
+    [0.6667, 0.8]
     """
     options = check_options(
         pred, target, num_classes=num_classes, metrics=metrics, ignore_index=ignore_index,

@@ -1,7 +1,10 @@
-"""Public metrics, score_confusion, to_labels and the streaming accumulator.
+"""Confusion-matrix metrics (regionloss.metrics.overlap, .rates, .agreement), table-driven.
 
-Expectations are hand-counted (the tp/fp/fn/tn table below) and evaluated with plain
-NumPy formulas written here, independently of ``regionloss._formulas``.
+Every public metric function is one row of ``regionloss.metrics._table`` and one ``def``
+over ``score_labels``; the tests here run over all of them at once (``FUNCS``), so they
+are kept together rather than split by module. Expectations are hand-counted (the
+tp/fp/fn/tn table ``HAND_STATS`` of ``conftest.py``) and evaluated with plain NumPy
+formulas written there, independently of ``regionloss._formulas``.
 """
 
 from __future__ import annotations
@@ -14,60 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import regionloss as rl
-from conftest import HAVE_JAX, assert_matches
+from conftest import HAND_C as C
+from conftest import HAND_PRED as PRED
+from conftest import HAND_STATS as STATS
+from conftest import HAND_TARGET as TARGET
+from conftest import HAVE_JAX, assert_matches, label_map_cases, metric_functions, ref_metric
+from conftest import label_maps_of as _maps
+from conftest import nanmean_ref as _nanmean
 
 NAN = float("nan")
-
-# Two samples of six pixels, four classes (class 3 absent from both everywhere; class 2
-# absent from sample 1's reference but predicted once there).
-#   sample 0 (target, pred): (0,0) (0,1) (1,1) (1,1) (2,2) (2,0)
-#   sample 1 (target, pred): (0,0) (0,2) (0,1) (1,1) (1,1) (1,1)
-TARGET = np.array([[0, 0, 1, 1, 2, 2], [0, 0, 0, 1, 1, 1]])
-PRED = np.array([[0, 1, 1, 1, 2, 0], [0, 2, 1, 1, 1, 1]])
-C = 4
-# hand-counted per (sample, class): tp, fp, fn, tn
-STATS = np.array([
-    [[1, 1, 1, 3], [2, 1, 0, 3], [1, 0, 1, 4], [0, 0, 0, 6]],
-    [[1, 0, 2, 3], [3, 1, 0, 2], [0, 1, 0, 5], [0, 0, 0, 6]],
-], dtype=float)
-
-
-def _div(a, b):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(b == 0, np.nan, a / np.where(b == 0, 1, b))
-
-
-def ref_metric(name, tp, fp, fn, tn, alpha=0.3, beta=0.7, fbeta=1.0):
-    """Per-class values with NaN where the denominator is zero (plain NumPy)."""
-    if name == "dice":
-        return _div(2 * tp, 2 * tp + fp + fn)
-    if name == "iou":
-        return _div(tp, tp + fp + fn)
-    if name == "tversky":
-        return _div(tp, tp + alpha * fp + beta * fn)
-    if name == "precision":
-        return _div(tp, tp + fp)
-    if name == "recall":
-        return _div(tp, tp + fn)
-    if name == "specificity":
-        return _div(tn, tn + fp)
-    if name == "accuracy":
-        return _div(tp + tn, tp + fp + fn + tn)
-    if name == "balanced_accuracy":
-        return (_div(tp, tp + fn) + _div(tn, tn + fp)) / 2
-    if name == "fbeta":
-        b2 = fbeta**2
-        return _div((1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp)
-    if name == "mcc":
-        return _div(tp * tn - fp * fn, np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)))
-    raise AssertionError(name)
-
-
-def _nanmean(x, axis):
-    x = np.asarray(x, dtype=float)
-    n = np.sum(~np.isnan(x), axis=axis)
-    s = np.nansum(x, axis=axis)
-    return np.where(n == 0, np.nan, s / np.maximum(n, 1))
 
 
 def ref_score(stats, metric, average, include_background, zd):
@@ -92,12 +50,7 @@ def ref_score(stats, metric, average, include_background, zd):
     return np.where(den == 0, zd, num / np.where(den == 0, 1, den))
 
 
-FUNCS = {
-    "dice": rl.dice_score, "iou": rl.iou_score, "tversky": rl.tversky_score,
-    "precision": rl.precision, "recall": rl.recall, "specificity": rl.specificity,
-    "accuracy": rl.accuracy, "balanced_accuracy": rl.balanced_accuracy,
-    "fbeta": rl.fbeta_score, "mcc": rl.matthews_corrcoef,
-}
+FUNCS = metric_functions()
 
 
 def test_names():
@@ -107,13 +60,6 @@ def test_names():
     assert rl.METRIC_NAMES == tuple(METRICS)
     for name, spec in METRICS.items():   # every table row has its public function
         assert getattr(rl, spec.function).__name__ == spec.function
-
-
-def test_class_statistics_match_hand_table():
-    cm = rl.confusion_matrix(PRED, TARGET, num_classes=C, per_sample=True)
-    stats = np.stack([np.asarray(s) for s in rl.class_statistics(cm)], axis=-1)
-    np.testing.assert_array_equal(stats, STATS)
-    assert stats.dtype == np.float64
 
 
 @pytest.mark.parametrize("zd", [NAN, 0.0, 1.0])
@@ -280,17 +226,7 @@ def test_jax_jit(metric):
 # ------------------------------------------------------------------------ properties
 
 
-label_maps = st.tuples(st.integers(1, 3), st.integers(1, 6), st.integers(2, 5),
-                       st.integers(0, 2**16))
-
-
-def _maps(params):
-    n, size, classes, seed = params
-    rng = np.random.default_rng(seed)
-    target = rng.integers(0, classes, (n, size, size))
-    pred = np.where(rng.random(target.shape) < 0.5, target,
-                    rng.integers(0, classes, target.shape))
-    return pred, target, classes
+label_maps = label_map_cases()
 
 
 @settings(max_examples=40, deadline=None)
@@ -311,79 +247,6 @@ def test_identities(params, per_sample):
         v = fn(pred, target, **kw)
         lo = -1 if name == "mcc" else 0
         assert np.all((np.isnan(v)) | ((v >= lo - 1e-12) & (v <= 1 + 1e-12))), name
-
-
-@settings(max_examples=25, deadline=None)
-@given(label_maps, st.sampled_from(list(FUNCS)), st.sampled_from([NAN, 0.0, 1.0]),
-       st.booleans())
-def test_accumulator_merge(params, metric, zd, include_background):
-    """merge is associative and equals one big update; compute matches the functions."""
-    pred, target, k = _maps(params)
-    if not include_background and k < 2:
-        return
-    acc = rl.MetricAccumulator(metric, num_classes=k, zero_division=zd,
-                               include_background=include_background)
-    n = pred.shape[0]
-    parts = [acc.update(acc.init(), pred[i:i + 1], target[i:i + 1]) for i in range(n)]
-    parts.append(acc.init())  # an empty state is the identity
-    left = parts[0]
-    for s in parts[1:]:
-        left = acc.merge(left, s)
-    right = parts[-1]
-    for s in reversed(parts[:-1]):
-        right = acc.merge(s, right)
-    big = acc.update(acc.init(), pred, target)
-    for a, b, c in zip(left, right, big):
-        np.testing.assert_allclose(a, c, rtol=1e-12)
-        np.testing.assert_allclose(b, c, rtol=1e-12)
-    assert int(big.samples) == n
-    kw = dict(num_classes=k, zero_division=zd, include_background=include_background)
-    for average in ("none", "macro", "micro", "weighted"):
-        pooled = FUNCS[metric](pred, target, average=average, **kw)
-        np.testing.assert_allclose(acc.compute(big, average=average), pooled, rtol=1e-12,
-                                   equal_nan=True)
-        per = FUNCS[metric](pred, target, average=average, per_sample=True, **kw)
-        if average == "none":  # the accumulator averages the (N, C) values over samples
-            per = _nanmean(per, 0)
-        np.testing.assert_allclose(acc.compute(big, average=average, per_sample=True), per,
-                                   rtol=1e-12, equal_nan=True)
-        v, d = acc.compute(big, average=average, per_sample=True, return_defined=True)
-        _, d_fn = FUNCS[metric](pred, target, average=average, per_sample=True,
-                                return_defined=True, **kw)
-        if average == "none":
-            d_fn = d_fn.sum(0)
-        np.testing.assert_array_equal(d, d_fn)
-
-
-def test_accumulator_backends(backend):
-    acc = rl.MetricAccumulator("dice", num_classes=C, ignore_index=255)
-    state = acc.init(backend(PRED))
-    state = acc.update(state, backend(PRED[:1]), backend(TARGET[:1]))
-    state = acc.update(state, backend(PRED[1:]), backend(TARGET[1:]))
-    for kw in (dict(average="macro"), dict(average="none", per_sample=True),
-               dict(average="none"), dict(average="weighted", per_sample=True)):
-        got = acc.compute(state, **kw)
-        want = acc.compute(acc.update(acc.init(), PRED, TARGET), **kw)
-        assert_matches(got, want, backend, rtol=1e-12)
-
-
-@pytest.mark.skipif(not HAVE_JAX, reason="JAX not installed")
-def test_accumulator_jit_scan():
-    import jax
-    import jax.numpy as jnp
-
-    acc = rl.MetricAccumulator("iou", num_classes=C)
-    step = jax.jit(acc.update)
-    state = acc.init(jnp.asarray(PRED))
-    for i in range(2):
-        state = step(state, jnp.asarray(PRED[i:i + 1]), jnp.asarray(TARGET[i:i + 1]))
-    assert isinstance(state, rl.MetricState)
-    assert state.tp.dtype == jnp.int64  # x64 on in the tests
-    np.testing.assert_allclose(np.asarray(acc.compute(state, per_sample=True)),
-                               rl.iou_score(PRED, TARGET, num_classes=C, per_sample=True))
-    # merge is a pytree sum
-    summed = jax.tree_util.tree_map(lambda a, b: a + b, state, state)
-    np.testing.assert_array_equal(np.asarray(summed.tp), 2 * np.asarray(state.tp))
 
 
 # ------------------------------------------------------------------------ conventions
@@ -429,113 +292,7 @@ def test_dice_score_is_one_minus_dice_loss_property(params):
     np.testing.assert_allclose(score, 1 - np.asarray(loss), rtol=1e-12, atol=1e-12)
 
 
-# ------------------------------------------------------------------------ to_labels
-
-
-def test_to_labels(backend):
-    logits = np.array([[[0.1, 2.0, -1.0], [3.0, 3.0, 0.0]]])  # (1, 2, 3), channels-last
-    labels = rl.to_labels(backend(logits))
-    assert_matches(labels, [[1, 0]], backend, dtype=np.int64, rtol=0)  # tie -> lowest index
-    first = rl.to_labels(backend(np.moveaxis(logits, -1, 1)), class_axis=1)
-    assert_matches(first, [[1, 0]], backend, dtype=np.int64, rtol=0)
-    probs = np.array([[[0.2], [0.5], [0.9]]])
-    assert_matches(rl.to_labels(backend(probs), class_axis=-1, threshold=0.5), [[0, 1, 1]],
-                   backend, dtype=np.int64, rtol=0)
-    assert_matches(rl.to_labels(backend(probs[..., 0]), class_axis=None, threshold=0.5),
-                   [[0, 1, 1]], backend, dtype=np.int64, rtol=0)
-
-
-def test_to_labels_errors():
-    with pytest.raises(ValueError, match="always 0.*threshold"):
-        rl.to_labels(np.zeros((2, 1)), class_axis=-1)
-    with pytest.raises(ValueError, match="needs a threshold"):
-        rl.to_labels(np.zeros((2, 3)), class_axis=None)
-    with pytest.raises(ValueError, match="threshold needs one channel"):
-        rl.to_labels(np.zeros((2, 3)), threshold=0.5)
-    with pytest.raises(ValueError, match="out of range"):
-        rl.to_labels(np.zeros((2, 3)), class_axis=2)
-
-
-# ------------------------------------------------------------------------ errors
-
-
-def test_errors():
-    cm = rl.confusion_matrix(PRED, TARGET, num_classes=C)
-    with pytest.raises(ValueError, match="metric must be one of"):
-        rl.score_confusion(cm, metric="hausdorff")
-    with pytest.raises(ValueError, match="average must be one of"):
-        rl.score_confusion(cm, metric="dice", average="samples")
-    with pytest.raises(TypeError, match=r"unexpected option\(s\) alpha"):
-        rl.score_confusion(cm, metric="dice", alpha=0.5)
-    with pytest.raises(ValueError, match=r"\(C, C\).*got shape \(4, 3\)"):
-        rl.score_confusion(cm[:, :3], metric="dice")
-    with pytest.raises(ValueError, match="at least 2 classes"):
-        rl.score_confusion(cm[:1, :1], metric="dice", include_background=False)
-    with pytest.raises(TypeError, match="zero_division"):
-        rl.score_confusion(cm, metric="dice", zero_division="warn")
-    with pytest.raises(ValueError, match="beta must be > 0"):
-        rl.fbeta_score(PRED, TARGET, num_classes=C, beta=0)
-    with pytest.raises(TypeError, match="unexpected keyword"):
-        rl.dice_score(PRED, TARGET, num_classes=C, alpha=0.2)
-    with pytest.raises(ValueError, match="target holds label 9"):
-        rl.dice_score(PRED, np.where(TARGET == 2, 9, TARGET), num_classes=C)
-
-
-# ------------------------------------------------------------------------ review fixes
-
-
-@pytest.mark.parametrize("zd", [5.0, 0.5, -1.0, float("inf"), 2])
-def test_zero_division_is_nan_zero_or_one(zd):
-    """Review finding 2.5: the library accepted 5.0 while the CLI rejected 0.5."""
-    cm = rl.confusion_matrix(PRED, TARGET, num_classes=C)
-    with pytest.raises(ValueError, match=r"zero_division must be nan, 0.0 or 1.0"):
-        rl.score_confusion(cm, metric="dice", zero_division=zd)
-    with pytest.raises(ValueError, match=r"zero_division must be nan, 0.0 or 1.0"):
-        rl.dice_score(PRED, TARGET, num_classes=C, zero_division=zd)
-    with pytest.raises(ValueError, match=r"zero_division must be nan, 0.0 or 1.0"):
-        rl.MetricAccumulator("iou", num_classes=C, zero_division=zd)
-
-
-def test_zero_division_accepts_numpy_scalars_and_ints():
-    got = rl.dice_score(PRED, TARGET, num_classes=C, zero_division=np.float32(1.0))
-    assert got == pytest.approx((0.5 + 5 / 6 + 0.5 + 1) / 4)
-    assert rl.dice_score(PRED, TARGET, num_classes=C, zero_division=0) == pytest.approx(
-        (0.5 + 5 / 6 + 0.5 + 0) / 4)
-    assert math.isnan(float(rl.dice_score(np.zeros((1, 2), np.int64), np.zeros((1, 2), np.int64),
-                                          num_classes=2, include_background=False,
-                                          zero_division=np.float64("nan"))))
-    with pytest.raises(TypeError, match="zero_division must be a number"):
-        rl.dice_score(PRED, TARGET, num_classes=C, zero_division=True)
-
-
-def test_options_accept_numpy_and_jax_scalars():
-    """Review finding 2.6: np.float32(0.5) was refused ("beta must be a number")."""
-    want = rl.fbeta_score(PRED, TARGET, num_classes=C, beta=0.5, average="none")
-    for beta in (np.float32(0.5), np.float64(0.5), np.asarray(0.5)):
-        got = rl.fbeta_score(PRED, TARGET, num_classes=C, beta=beta, average="none")
-        np.testing.assert_allclose(got, want, rtol=1e-7, equal_nan=True)
-    got = rl.tversky_score(PRED, TARGET, num_classes=C, alpha=np.float32(0.5),
-                           beta=np.int64(1), average="none")
-    np.testing.assert_allclose(got, ref_metric("tversky", *STATS.sum(0).T, alpha=0.5, beta=1),
-                               rtol=1e-7, equal_nan=True)
-    acc = rl.MetricAccumulator("fbeta", num_classes=C, beta=np.float32(2.0))
-    assert acc.options == {"beta": 2.0} and type(acc.options["beta"]) is float
-    for bad in ("0.5", None, np.zeros(2), True):
-        with pytest.raises(TypeError, match="beta must be a number"):
-            rl.fbeta_score(PRED, TARGET, num_classes=C, beta=bad)
-
-
-@pytest.mark.skipif(not HAVE_JAX, reason="JAX not installed")
-def test_options_jax_scalar_concrete_ok_traced_refused():
-    import jax
-    import jax.numpy as jnp
-
-    want = rl.fbeta_score(PRED, TARGET, num_classes=C, beta=0.5)
-    assert float(rl.fbeta_score(PRED, TARGET, num_classes=C, beta=jnp.float32(0.5))) == \
-        pytest.approx(float(want), rel=1e-7)
-    with pytest.raises(TypeError, match="beta must be a static number"):
-        jax.jit(lambda b: rl.fbeta_score(jnp.asarray(PRED), jnp.asarray(TARGET),
-                                         num_classes=C, beta=b))(0.5)
+# ------------------------------------------------------------------------ signatures
 
 
 def test_signatures_show_metric_options():
@@ -561,36 +318,86 @@ def test_signatures_show_metric_options():
         rl.fbeta_score(PRED, TARGET, num_classes=C, alpha=0.2)
 
 
-def test_docstrings_have_returns_sections():
-    for obj in (rl.class_statistics, rl.MetricAccumulator.compute, rl.to_labels,
-                rl.score_confusion, rl.dice_score, rl.confusion_matrix):
-        assert "Returns\n" in obj.__doc__ and "-------" in obj.__doc__, obj.__name__
+# ------------------------------------------------------------------------ the other rows
+# The table's remaining metrics, run the same way as FUNCS above.
+
+OTHER_FUNCS = {
+    "npv": rl.negative_predictive_value, "fpr": rl.false_positive_rate,
+    "fnr": rl.false_negative_rate, "fdr": rl.false_discovery_rate,
+    "for": rl.false_omission_rate, "informedness": rl.informedness,
+    "markedness": rl.markedness, "fowlkes_mallows": rl.fowlkes_mallows_index,
+    "prevalence_threshold": rl.prevalence_threshold,
+}
 
 
-def test_to_labels_refuses_nan_scores(backend):
-    """Review finding 2.8: NaN logits turned into labels silently."""
-    logits = np.array([[[0.1, 2.0, -1.0], [3.0, np.nan, 0.0]]])
-    if backend.name == "dask":  # lazy: values cannot be looked at, no check
-        rl.to_labels(backend(logits))
-        return
-    with pytest.raises(ValueError, match=r"1 NaN value\(s\), the first at index \(0, 1, 1\)"):
-        rl.to_labels(backend(logits))
-    probs = np.array([[0.2, np.nan, 0.9, np.nan]])
-    with pytest.raises(ValueError, match=r"2 NaN value\(s\), the first at index \(0, 1\)"):
-        rl.to_labels(backend(probs), class_axis=None, threshold=0.5)
-    got = rl.to_labels(backend(probs), class_axis=None, threshold=0.5, validate=False)
-    assert_matches(got, [[0, 0, 1, 0]], backend, rtol=0)
+def test_every_table_row_is_tested():
+    assert set(FUNCS) | set(OTHER_FUNCS) == set(rl.METRIC_NAMES)
+    assert not set(FUNCS) & set(OTHER_FUNCS)
 
 
-@pytest.mark.skipif(not HAVE_JAX, reason="JAX not installed")
-def test_to_labels_under_jit_does_not_check():
-    import jax
-    import jax.numpy as jnp
+@pytest.mark.parametrize("average", ["none", "macro", "micro", "weighted"])
+@pytest.mark.parametrize("metric", list(OTHER_FUNCS))
+def test_hand_computed_other_metrics(metric, average):
+    for per_sample in (False, True):
+        for include_background in (True, False):
+            for zd in (NAN, 0.0, 1.0):
+                kw = dict(num_classes=C, average=average, per_sample=per_sample,
+                          include_background=include_background, zero_division=zd)
+                got = OTHER_FUNCS[metric](PRED, TARGET, **kw)
+                if per_sample:
+                    want = ref_score(STATS, metric, average, include_background, zd)
+                    if average != "none":
+                        want = _nanmean(want, 0)
+                else:
+                    want = ref_score(STATS.sum(0), metric, average, include_background, zd)
+                assert isinstance(got, np.ndarray) and got.dtype == np.float64
+                np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15, equal_nan=True,
+                                           err_msg=str(kw))
+                cm = rl.confusion_matrix(PRED, TARGET, num_classes=C, per_sample=per_sample)
+                again = rl.score_confusion(cm, metric=metric, average=average,
+                                           include_background=include_background,
+                                           zero_division=zd)
+                np.testing.assert_array_equal(again, got)
 
-    f = jax.jit(lambda s: rl.to_labels(s, class_axis=None, threshold=0.5))
-    got = f(jnp.asarray([0.2, jnp.nan, 0.9]))
-    np.testing.assert_array_equal(np.asarray(got), [0, 0, 1])
-    with pytest.raises(ValueError, match="NaN"):
-        rl.to_labels(jnp.asarray([0.2, jnp.nan, 0.9]), class_axis=None, threshold=0.5)
-    with pytest.raises(ValueError, match="threshold must not be NaN"):
-        rl.to_labels(np.zeros(3), class_axis=None, threshold=float("nan"))
+
+def test_literal_anchors_other_metrics():
+    """Pooled class 1 of the hand table: tp 5, fp 2, fn 0, tn 5."""
+    kw = dict(num_classes=C, average="none")
+    assert rl.negative_predictive_value(PRED, TARGET, **kw)[1] == pytest.approx(1.0)
+    assert rl.false_positive_rate(PRED, TARGET, **kw)[1] == pytest.approx(2 / 7)
+    assert rl.false_negative_rate(PRED, TARGET, **kw)[1] == 0.0
+    assert rl.false_discovery_rate(PRED, TARGET, **kw)[1] == pytest.approx(2 / 7)
+    assert rl.false_omission_rate(PRED, TARGET, **kw)[1] == 0.0
+    assert rl.informedness(PRED, TARGET, **kw)[1] == pytest.approx(1 + 5 / 7 - 1)
+    assert rl.markedness(PRED, TARGET, **kw)[1] == pytest.approx(5 / 7 + 1 - 1)
+    assert rl.fowlkes_mallows_index(PRED, TARGET, **kw)[1] == pytest.approx((5 / 7) ** 0.5)
+    # TPR 1, FPR 2/7: (sqrt(2/7) - 2/7) / (1 - 2/7)
+    assert rl.prevalence_threshold(PRED, TARGET, **kw)[1] == pytest.approx(
+        ((2 / 7) ** 0.5 - 2 / 7) / (5 / 7))
+    # class 3 (absent everywhere): every rate with tp + fn or tp + fp in its denominator is
+    # undefined; the negative rates are defined (tn = 12)
+    assert math.isnan(rl.fowlkes_mallows_index(PRED, TARGET, **kw)[3])
+    assert rl.false_positive_rate(PRED, TARGET, **kw)[3] == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(label_maps, st.booleans())
+def test_identities_other_metrics(params, per_sample):
+    pred, target, k = _maps(params)
+    kw = dict(num_classes=k, average="none", per_sample=per_sample)
+    tpr, tnr = rl.recall(pred, target, **kw), rl.specificity(pred, target, **kw)
+    ppv = rl.precision(pred, target, **kw)
+    npv = rl.negative_predictive_value(pred, target, **kw)
+    close = dict(rtol=1e-12, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(rl.false_positive_rate(pred, target, **kw), 1 - tnr, **close)
+    np.testing.assert_allclose(rl.false_negative_rate(pred, target, **kw), 1 - tpr, **close)
+    np.testing.assert_allclose(rl.false_discovery_rate(pred, target, **kw), 1 - ppv, **close)
+    np.testing.assert_allclose(rl.false_omission_rate(pred, target, **kw), 1 - npv, **close)
+    np.testing.assert_allclose(rl.informedness(pred, target, **kw), tpr + tnr - 1, **close)
+    np.testing.assert_allclose(rl.markedness(pred, target, **kw), ppv + npv - 1, **close)
+    np.testing.assert_allclose(rl.fowlkes_mallows_index(pred, target, **kw),
+                               np.sqrt(ppv * tpr), **close)
+    for name, fn in OTHER_FUNCS.items():
+        v = fn(pred, target, **kw)
+        lo = -1 if name in ("informedness", "markedness") else 0
+        assert np.all(np.isnan(v) | ((v >= lo - 1e-12) & (v <= 1 + 1e-12))), name

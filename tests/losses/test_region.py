@@ -1,7 +1,10 @@
-"""Region losses: hand-computed cases, properties, gradients, the backend matrix, errors.
+"""Region losses (regionloss.losses.region): Dice, Jaccard (IoU), Tversky, Focal Tversky,
+asymmetric and log-cosh Dice. Hand-computed cases, hypothesis properties, gradients, the
+backend matrix, errors of their own options.
 
 Reference numbers from MONAI, segmentation_models_pytorch and optax live in
-``test_losses_reference.py``; sharded training in ``test_losses_sharded.py``.
+``test_reference.py``; sharded training in ``test_sharded.py``; input alignment and the
+checks every loss shares in ``tests/test_inputs.py`` and ``tests/test_validate.py``.
 """
 
 from __future__ import annotations
@@ -15,16 +18,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import regionloss as rl
-from conftest import (HAVE_JAX, IGNORE_VALUES, assert_same_namespace, finite_difference,
-                      ignored_and_kept, logits_and_labels, to_numpy)
+from conftest import ERR_LABELS as LAB
+from conftest import ERR_PRED as X
+from conftest import HAND_LABELS as Y
+from conftest import HAND_PROBS as P
+from conftest import (IGNORE_VALUES, NO_SMOOTH, assert_same_namespace, finite_difference,
+                      ignored_and_kept, jax_only, logits_and_labels, loss_matrix_inputs,
+                      to_numpy)
+from conftest import jax_x64 as _jax
 
 LOSSES = [rl.dice_loss, rl.jaccard_loss, rl.tversky_loss, rl.focal_tversky_loss]
-NO_SMOOTH = dict(smooth_nr=0.0, smooth_dr=0.0)
 
 # --------------------------------------------------------------------------- a hand case
-# One sample, four pixels, two classes, channels-last probabilities (activation=None).
-P = np.array([[[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]]])
-Y = np.array([[0, 1, 1, 1]])
+# HAND_PROBS / HAND_LABELS of conftest: one sample, four pixels, two classes, probabilities.
 # class 0: tp 0.9, sum p 2.0, sum y 1 -> fp 1.1, fn 0.1
 # class 1: tp 1.9, sum p 2.0, sum y 3 -> fp 0.1, fn 1.1
 HAND = {
@@ -165,27 +171,6 @@ def test_all_ignored_batch_gives_zero():
             assert float(loss(x, y, ignore_index=255, **kw)) == 0.0
 
 
-def test_half_precision_accumulates_in_float32():
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(1, 512, 512, 2)).astype(np.float16)
-    y = rng.integers(0, 2, size=(1, 512, 512))
-    got = rl.dice_loss(x, y)
-    assert got.dtype == np.float32
-    want = rl.dice_loss(x.astype(np.float64), y)
-    assert np.isfinite(float(got))
-    np.testing.assert_allclose(float(got), float(want), rtol=1e-5)
-    # float16 probabilities would overflow a float16 sum (65504); the result is still right
-    p = np.ones((1, 512, 512, 1), dtype=np.float16)
-    assert float(rl.dice_loss(p, np.ones((1, 512, 512), np.int64), activation=None,
-                              **NO_SMOOTH)) == 0.0
-
-
-def test_float64_stays_float64_and_float32_stays_float32():
-    y = np.array([[0, 1]])
-    assert rl.dice_loss(np.zeros((1, 2, 2)), y).dtype == np.float64
-    assert rl.dice_loss(np.zeros((1, 2, 2), np.float32), y).dtype == np.float32
-
-
 # --------------------------------------------------------------------------- properties
 
 def cases(n_max=3, hw_max=5, c_min=2, c_max=4):
@@ -283,15 +268,7 @@ OPTION_SETS = [
 
 
 def _matrix_inputs(opts):
-    rng = np.random.default_rng(4)
-    x = rng.normal(size=(2, 4, 5, 4)).astype(np.float32)  # channels-last by default
-    y = rng.integers(0, 4, size=(2, 4, 5))
-    if opts.get("class_axis") == 1:
-        x = np.moveaxis(x, -1, 1).copy()
-    if "ignore_index" in opts:
-        y = np.where(rng.random(y.shape) < 0.2, 255, y)
-    mask = (rng.random((2, 4, 5)) < 0.8).astype(np.float32)
-    return x, y, mask
+    return loss_matrix_inputs(opts, seed=4)
 
 
 @pytest.mark.parametrize("loss", LOSSES, ids=lambda f: f.__name__)
@@ -318,17 +295,32 @@ def test_backend_matrix_dense_targets(backend):
         np.testing.assert_allclose(to_numpy(got), want, rtol=2e-5, atol=1e-6)
 
 
+FAMILY = {
+    "log_cosh_dice_loss": (rl.log_cosh_dice_loss, [dict(), dict(include_background=False,
+                           reduction="none")]),
+}
+MATRIX = [(name, i) for name, (_, opts) in FAMILY.items() for i in range(len(opts))]
+
+
+def _family_matrix_inputs(opts):
+    return loss_matrix_inputs(opts, seed=16)
+
+
+@pytest.mark.parametrize("name, index", MATRIX, ids=[f"{n}-{i}" for n, i in MATRIX])
+def test_backend_matrix_log_cosh_dice(backend, name, index):
+    loss, option_sets = FAMILY[name]
+    opts = option_sets[index]
+    x, y, mask = _family_matrix_inputs(opts)
+    want = to_numpy(loss(x, y, **opts))
+    got = loss(backend(x), backend(y), **opts)
+    assert_same_namespace(got, backend)
+    np.testing.assert_allclose(to_numpy(got), want, rtol=2e-5, atol=1e-6)
+    got_mask = loss(backend(x), backend(y), mask=backend(mask), **opts)
+    np.testing.assert_allclose(to_numpy(got_mask), to_numpy(loss(x, y, mask=mask, **opts)),
+                               rtol=2e-5, atol=1e-6)
+
+
 # --------------------------------------------------------------------------- JAX: jit, grad, vmap
-
-jax_only = pytest.mark.skipif(not HAVE_JAX, reason="JAX not installed")
-
-
-def _jax():
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    return jax
-
 
 @jax_only
 @pytest.mark.parametrize("loss", LOSSES, ids=lambda f: f.__name__)
@@ -460,105 +452,19 @@ def test_vmap_over_batch_equals_reduction_none(loss):
 
 
 @jax_only
-def test_jit_makes_out_of_range_labels_nan_and_bf16_gives_float32():
+@pytest.mark.parametrize("loss", [rl.log_cosh_dice_loss],
+                         ids=lambda f: f.__name__)
+def test_vmap_over_samples_equals_per_sample_calls(loss):
     jax = _jax()
-    jnp = jax.numpy
-    x = jnp.zeros((1, 2, 2), dtype=jnp.bfloat16)
-    y = jnp.asarray([[0, 7]])  # label 7 is out of range: an error eagerly, NaN under jit
-    with pytest.raises(ValueError, match="label 7"):
-        rl.dice_loss(x, y)
-    out = jax.jit(lambda a, b: rl.dice_loss(a, b))(x, y)
-    assert out.dtype == jnp.float32 and np.isnan(float(out))
-    grad = jax.jit(jax.grad(lambda a, b: rl.dice_loss(a, b)))(x.astype(jnp.float32), y)
-    assert np.isnan(np.asarray(grad)).all()
-    ok = jax.jit(lambda a, b: rl.dice_loss(a, b))(x, jnp.asarray([[0, 1]]))
-    assert ok.dtype == jnp.float32 and np.isfinite(float(ok))
+    rng = np.random.default_rng(19)
+    x = jax.numpy.asarray(rng.normal(size=(3, 5, 4, 3)))
+    y = jax.numpy.asarray(rng.integers(0, 3, size=(3, 5, 4)))
+    mapped = jax.vmap(lambda a, b: loss(a[None], b[None]))(x, y)
+    want = [float(loss(x[i:i + 1], y[i:i + 1])) for i in range(3)]
+    np.testing.assert_allclose(np.asarray(mapped), want, rtol=1e-12)
 
 
-# --------------------------------------------------------------------------- errors
-
-X = np.zeros((2, 3, 4))  # (N, pixels, C) channels-last
-LAB = np.zeros((2, 3), dtype=np.int64)
-
-
-@pytest.mark.parametrize(
-    "call, match",
-    [
-        (lambda: rl.dice_loss(X, np.zeros((2, 4), np.int64)), r"label map has shape \(2, 4\).*\(2, 3\)"),
-        (lambda: rl.dice_loss(X, np.zeros((2, 3, 5))), r"dense target has shape \(2, 3, 5\).*\(2, 3, 4\)"),
-        (lambda: rl.dice_loss(X, np.zeros((2, 3), np.float32)), r"integer dtype; got float32"),
-        (lambda: rl.dice_loss(X, np.zeros((2, 3, 4)), ignore_index=255), r"ignore_index applies to integer"),
-        (lambda: rl.dice_loss(X, LAB, class_weights=[1, 2]), r"length 4.*got shape \(2,\)"),
-        (lambda: rl.dice_loss(X, LAB, class_weights=[1, -2, 1, 1]), r"non-negative"),
-        (lambda: rl.dice_loss(X, LAB, activation="relu"), r"activation must be one of"),
-        (lambda: rl.dice_loss(X, LAB, reduction="avg"), r"reduction must be one of"),
-        (lambda: rl.dice_loss(X[..., :1], LAB), r"softmax.*1 channel"),
-        (lambda: rl.dice_loss(X[..., 0], LAB, class_axis=None), r"softmax.*no class axis"),
-        (lambda: rl.dice_loss(X, LAB + 4), r"label 4 at index \(0, 0\) \(6 such.*num_classes=4"),
-        (lambda: rl.dice_loss(X, LAB - 3, ignore_index=255), r"label -3"),
-        (lambda: rl.dice_loss(X, LAB, class_axis=0), r"axis 0.*sample axis"),
-        (lambda: rl.dice_loss(X, LAB, class_axis=5), r"class_axis=5 is out of range"),
-        (lambda: rl.dice_loss(X, LAB, mask=np.ones((3, 3))), r"mask has shape \(3, 3\)"),
-        (lambda: rl.dice_loss(X.astype(np.int64), LAB), r"pred must be a floating-point"),
-        (lambda: rl.dice_loss(X + 2.0, LAB, activation=None), r"activation=None expects probabilities"),
-        (lambda: rl.dice_loss(X, LAB, smooth_nr=-1.0),
-         r"smooth_nr must be a finite number >= 0"),
-        (lambda: rl.tversky_loss(X, LAB, alpha=-0.1), r"alpha must be a finite number >= 0"),
-        (lambda: rl.focal_tversky_loss(X, LAB, gamma=0.0), r"gamma must be a finite number > 0"),
-        (lambda: rl.dice_loss(X[..., :1], LAB, activation="sigmoid", include_background=False),
-         r"single channel"),
-        (lambda: rl.dice_loss(X, LAB, mask=np.ones(2)), r"mask has shape \(2,\)"),
-        # a dense target must hold values in [0, 1] (a 0/255 mask is a silent wrong number)
-        (lambda: rl.dice_loss(X, np.full((2, 3, 4), 255, np.uint8)),
-         r"target is a dense target .*uint8.* values in \[255, 255\].*\[0, 1\]"),
-        (lambda: rl.dice_loss(X, np.full((2, 3, 4), -0.5)), r"values in \[-0.5, -0.5\]"),
-        (lambda: rl.dice_loss(X, np.full((2, 3, 4), np.nan)), r"target .*non-finite"),
-        (lambda: rl.dice_loss(X, LAB, mask=-np.ones((2, 3))), r"mask holds values in \[-1, -1\]"),
-        (lambda: rl.dice_loss(X, LAB, mask=np.full((2, 3), np.inf)), r"mask holds non-finite"),
-        (lambda: rl.dice_loss(X, LAB, mask=np.array([np.nan, 1.0, 1.0])), r"mask holds non-finite"),
-        (lambda: rl.dice_loss(X + np.nan, LAB, activation=None), r"pred holds non-finite"),
-        # flags are True or False, not truthy stand-ins; ignore_index is never a bool
-        (lambda: rl.dice_loss(X, LAB, per_sample=1), r"per_sample must be True or False; got 1"),
-        (lambda: rl.jaccard_loss(X, LAB, squared="yes"), r"squared must be True or False"),
-        (lambda: rl.tversky_loss(X, LAB, soft_labels=None), r"soft_labels must be True or False"),
-        (lambda: rl.focal_tversky_loss(X, LAB, include_background=0),
-         r"include_background must be True or False"),
-        (lambda: rl.dice_loss(X, LAB, ignore_index=True),
-         r"ignore_index must be an int or None; got True"),
-        (lambda: rl.dice_loss(X, LAB, ignore_index=2.0), r"ignore_index must be an int or None"),
-        (lambda: rl.dice_loss(X, LAB, class_axis=True), r"class_axis must be an int or None"),
-        (lambda: rl.dice_loss(X, LAB, smooth_nr=True), r"smooth_nr must be a"),
-        (lambda: rl.dice_loss(X, LAB, smooth_dr=float("inf")), r"smooth_dr must be a finite"),
-        (lambda: rl.focal_tversky_loss(X, LAB, gamma=True), r"gamma must be a number; got the bool"),
-    ],
-)
-def test_errors_name_the_argument(call, match):
-    with pytest.raises((ValueError, TypeError), match=match):
-        call()
-
-
-def test_value_checks_accept_what_they_should():
-    # 0/1 dense targets of any dtype, bool and integer masks, soft targets: no error
-    t = np.zeros((2, 3, 4), np.uint8)
-    t[..., 0] = 1
-    base = float(rl.dice_loss(X, t))
-    for target in (t.astype(bool), t.astype(np.float32), t.astype(np.int64)):
-        assert float(rl.dice_loss(X, target)) == pytest.approx(base)
-    for mask in (np.ones((2, 3), bool), np.ones((2, 3), np.int64), np.zeros((2, 3))):
-        assert np.isfinite(float(rl.dice_loss(X, LAB, mask=mask)))
-    assert np.isfinite(float(rl.dice_loss(X, np.full((2, 3, 4), 0.25), soft_labels=True)))
-    assert np.isfinite(float(rl.dice_loss(X, LAB, ignore_index=np.int64(255))))
-    assert np.isfinite(float(rl.dice_loss(X, LAB, per_sample=np.True_)))
-
-
-@jax_only
-def test_value_checks_are_skipped_under_jit():
-    jax = _jax()
-    bad = np.full((2, 3, 4), 255.0)
-    with pytest.raises(ValueError, match="dense target"):
-        rl.dice_loss(jax.numpy.asarray(X), bad)
-    out = jax.jit(lambda a, b, m: rl.dice_loss(a, b, mask=m))(X, bad, -np.ones((2, 3)))
-    assert out.shape == ()  # a number (a wrong one: the caller's responsibility under jit)
+# --------------------------------------------------------------------------- focal Tversky
 
 
 def test_focal_tversky_gamma_one_clips_at_zero():
@@ -579,57 +485,116 @@ def test_focal_tversky_gamma_one_clips_at_zero():
     np.testing.assert_allclose(ft, np.maximum(tv, 0.0), rtol=1e-12)
 
 
-def test_inputs_are_not_modified():
-    x = np.random.default_rng(8).normal(size=(2, 3, 4))
-    y = np.array([[0, 255, 1], [2, 3, 255]])
-    x0, y0 = x.copy(), y.copy()
-    rl.dice_loss(x, y, ignore_index=255)
-    np.testing.assert_array_equal(x, x0)
-    np.testing.assert_array_equal(y, y0)
+# --------------------------------------------------------------------------- asymmetric
+
+
+def test_hand_asymmetric_loss():
+    # weights (1 + β², 1, β²) on (tp, fp, fn); the hand case with β = 1.5 (β² = 2.25)
+    want = [1 - 3.25 * 0.9 / (3.25 * 0.9 + 1.1 + 2.25 * 0.1),
+            1 - 3.25 * 1.9 / (3.25 * 1.9 + 0.1 + 2.25 * 1.1)]
+    np.testing.assert_allclose(_none(rl.asymmetric_loss), [want], rtol=1e-12)
+    np.testing.assert_allclose(_none(rl.asymmetric_loss, beta=1.0), [HAND["dice"]], rtol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases(), st.floats(0.1, 4.0), st.booleans())
+def test_property_asymmetric_is_tversky_and_dice_at_beta_one(case, beta, per_sample):
+    x, y = case
+    b2 = beta * beta
+    kw = dict(per_sample=per_sample, reduction="none")
+    asym = to_numpy(rl.asymmetric_loss(x, y, beta=beta, **kw, **NO_SMOOTH))
+    tv = to_numpy(rl.tversky_loss(x, y, alpha=1 / (1 + b2), beta=b2 / (1 + b2), **kw,
+                                  **NO_SMOOTH))
+    np.testing.assert_allclose(asym, tv, rtol=1e-9, atol=1e-12)
+    # with smoothing: Tversky with the smoothing divided by 1 + β²
+    s = 0.3
+    asym = to_numpy(rl.asymmetric_loss(x, y, beta=beta, smooth_nr=s, smooth_dr=s, **kw))
+    tv = to_numpy(rl.tversky_loss(x, y, alpha=1 / (1 + b2), beta=b2 / (1 + b2),
+                                  smooth_nr=s / (1 + b2), smooth_dr=s / (1 + b2), **kw))
+    np.testing.assert_allclose(asym, tv, rtol=1e-9, atol=1e-12)
+    # β = 1 is the Dice loss, smoothing included
+    np.testing.assert_allclose(to_numpy(rl.asymmetric_loss(x, y, beta=1.0, **kw)),
+                               to_numpy(rl.dice_loss(x, y, **kw)), rtol=1e-12, atol=1e-15)
 
 
 @jax_only
-def test_numpy_target_with_jax_pred_resolves_to_jax():
+def test_asymmetric_grad_matches_finite_differences():
     jax = _jax()
-    rng = np.random.default_rng(9)
-    x = rng.normal(size=(2, 5, 3))
-    y = rng.integers(0, 3, size=(2, 5))  # a NumPy label map from a data loader
-    got = jax.jit(lambda a: rl.dice_loss(a, y))(jax.numpy.asarray(x))
-    assert isinstance(got, jax.Array)
-    np.testing.assert_allclose(float(got), float(rl.dice_loss(x, y)), rtol=1e-12)
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(2, 3, 3))
+    y = rng.integers(0, 3, size=(2, 3))
+
+    def f(a):
+        return rl.asymmetric_loss(a, y, beta=2.0)
+
+    analytic = np.asarray(jax.grad(f)(jax.numpy.asarray(x)))
+    numeric = finite_difference(lambda a: float(f(a)), x)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7)
 
 
-def test_uint8_labels_with_more_classes_than_the_dtype_holds():
-    # class ids 256.. are not representable in uint8: they must not wrap onto 0..
-    x = np.zeros((1, 2, 300), np.float32)
-    t = np.array([[0, 1]], np.uint8)
-    got = to_numpy(rl.dice_loss(x, t, per_sample=False, reduction="none"))
-    want = to_numpy(rl.dice_loss(x, t.astype(np.int64), per_sample=False, reduction="none"))
-    np.testing.assert_array_equal(got, want)
+# --------------------------------------------------------------------------- log-cosh Dice
 
 
-@pytest.mark.parametrize("dtype, ignore_index", [(np.uint8, -1), (np.uint8, 256), (np.uint8, 2**40),
-                                                  (np.int8, 255), (np.int8, -1)])
-def test_ignore_index_outside_the_label_dtype_matches_nothing(backend, dtype, ignore_index):
-    rng = np.random.default_rng(10)
-    x = rng.normal(size=(2, 5, 3)).astype(np.float32)
-    t = rng.integers(0, 3, size=(2, 5)).astype(dtype)
-    if ignore_index == -1 and dtype == np.int8:
-        t[0, 1] = -1  # representable: those pixels are ignored
-        want = rl.dice_loss(x, t.astype(np.int64), ignore_index=-1)
-    else:
-        want = rl.dice_loss(x, t.astype(np.int64))
-    got = rl.dice_loss(backend(x), backend(t), ignore_index=ignore_index)
-    assert_same_namespace(got, backend)
-    np.testing.assert_allclose(to_numpy(got), to_numpy(want), rtol=1e-6)
+def test_log_cosh_dice_hand_and_variant():
+    d = np.array([[1 - 1.8 / 3.0, 1 - 3.8 / 5.0]])  # the Dice losses of the hand case
+    # reduction='none': elementwise on the per-(sample, class) Dice losses
+    got = to_numpy(rl.log_cosh_dice_loss(P, Y, activation=None, reduction="none", **NO_SMOOTH))
+    np.testing.assert_allclose(got, np.log(np.cosh(d)), rtol=1e-12)
+    # otherwise log(cosh(.)) of the reduced Dice loss (Jadon 2020, literally), not the mean
+    # of the per-class log-cosh values
+    mean = rl.log_cosh_dice_loss(P, Y, activation=None, **NO_SMOOTH)
+    assert mean.shape == ()
+    np.testing.assert_allclose(float(mean), np.log(np.cosh(d.mean())), rtol=1e-12)
+    assert not math.isclose(float(mean), np.log(np.cosh(d)).mean(), rel_tol=1e-6)
+    # accurate where log(cosh(x)) = log(1 + x²/2 + ...) would round to 0 in float32
+    tiny = np.float32(1e-4)
+    from regionloss.losses.region import log_cosh
+
+    assert float(log_cosh(np, tiny)) == pytest.approx(5e-9, rel=1e-4)
 
 
-def test_torch_uint16_label_maps():
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(11)
-    x = rng.normal(size=(2, 5, 3)).astype(np.float32)
-    t = rng.integers(0, 3, size=(2, 5)).astype(np.uint16)  # 16-bit PNG label maps
-    got = rl.dice_loss(torch.from_numpy(x), torch.from_numpy(t))
-    np.testing.assert_allclose(float(got), float(rl.dice_loss(x, t.astype(np.int64))), rtol=1e-6)
-    with pytest.raises(ValueError, match="label 7"):
-        rl.dice_loss(torch.from_numpy(x), torch.from_numpy(t * 0 + 7))
+@pytest.mark.parametrize("opts", [dict(), dict(reduction="sum"), dict(per_sample=False),
+                                  dict(include_background=False, class_weights=[0, 1, 3]),
+                                  dict(reduction="none", per_sample=False, squared=True),
+                                  dict(ignore_index=255, activation="sigmoid",
+                                       soft_labels=True)],
+                         ids=lambda o: ",".join(o) or "defaults")
+def test_log_cosh_dice_is_log_cosh_of_dice_loss_with_the_same_options(opts):
+    rng = np.random.default_rng(20)
+    x = rng.normal(size=(3, 6, 3)) * 3
+    y = rng.integers(0, 3, size=(3, 6))
+    y[0, 0] = 255 if "ignore_index" in opts else y[0, 0]
+    mask = rng.random((3, 6))
+    for m in (None, mask):
+        dice = to_numpy(rl.dice_loss(x, y, mask=m, **opts))
+        got = rl.log_cosh_dice_loss(x, y, mask=m, **opts)
+        assert got.shape == dice.shape
+        np.testing.assert_allclose(to_numpy(got), np.log(np.cosh(dice)), rtol=1e-12)
+
+
+@jax_only
+def test_log_cosh_dice_grad_is_tanh_times_dice_grad():
+    jax = _jax()
+    rng = np.random.default_rng(3)
+    x = jax.numpy.asarray(rng.normal(size=(1, 5, 3)))
+    y = rng.integers(0, 3, size=(1, 5))
+    d = rl.dice_loss(x, y, reduction="none")[0]
+    g_lc = jax.grad(lambda a: rl.log_cosh_dice_loss(a, y, reduction="none")[0, 1])(x)
+    g_d = jax.grad(lambda a: rl.dice_loss(a, y, reduction="none")[0, 1])(x)
+    np.testing.assert_allclose(np.asarray(g_lc), np.tanh(float(d[1])) * np.asarray(g_d),
+                               rtol=1e-10, atol=1e-14)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: rl.tversky_loss(X, LAB, alpha=-0.1), r"alpha must be a finite number >= 0"),
+    (lambda: rl.focal_tversky_loss(X, LAB, gamma=0.0), r"gamma must be a finite number > 0"),
+    (lambda: rl.dice_loss(X[..., :1], LAB, activation="sigmoid", include_background=False),
+     r"single channel"),
+    (lambda: rl.focal_tversky_loss(X, LAB, gamma=True), r"gamma must be a number; got the bool"),
+])
+def test_errors_name_the_argument(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()

@@ -783,3 +783,19 @@ def test_label_error_is_the_overlap_metrics_message():
         assert str(ours.value) == str(theirs.value)
         assert "target holds label 9 at index (0, 1, 2)" in str(ours.value)
         assert "pred holds label -1 at index (0, 3, 3)" in str(ours.value)
+
+
+# --------------------------------------------------------------------------- label dtypes
+
+
+def test_surface_ignore_index_outside_label_dtype_matches_nothing():
+    pytest.importorskip("scipy")
+    import regionloss as rl
+
+    p = np.zeros((1, 6, 6), np.uint8)
+    t = np.zeros((1, 6, 6), np.uint8)
+    p[0, 1:3, 1:3] = 1
+    t[0, 2:4, 2:4] = 1
+    got = rl.hausdorff_distance(p, t, num_classes=2, ignore_index=300)
+    want = rl.hausdorff_distance(p, t, num_classes=2)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
