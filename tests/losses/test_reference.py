@@ -71,7 +71,8 @@ Tolerances other than ``TIGHT`` (each a property of the reference, not of region
 * segmentation_models_pytorch's Lovász cases were computed in float32 (the library fails
   in float64): regionloss is run on the same float32 logits, in float32, and compared to
   1e-6 relative (values) and 1e-5 relative (gradients, in 2-norm and max-norm; measured:
-  7e-8 and 1.5e-6). Summation
+  7e-8 and 1.5e-6; 1e-4, the float32 rounding bound of the cumulative sums, when JAX runs
+  on a GPU, whose reductions run in another order: measured 2.4e-5 on an H200). Summation
   order differs between the libraries, so bit equality is not expected; a near-tie of
   float32 errors could reorder the sort, which these inputs do not have.
 
@@ -571,7 +572,21 @@ def test_options_against_numpy_oracle(name, layout):
 # =========================================================================== the rest of the family
 
 
-FLOAT32_VALUE, FLOAT32_GRAD = 1e-6, 1e-5  # smp Lovász (float32 throughout)
+def _accelerated() -> bool:
+    """True when JAX computes on a GPU or TPU (its reductions run in another order)."""
+    try:
+        import jax
+
+        return jax.default_backend() != "cpu"
+    except ImportError:
+        return False
+
+
+# smp Lovász (float32 throughout). The gradient is built from cumulative sums over up to
+# 768 pixels in float32: its rounding bound is n * eps ~ 1e-4 relative. On the CPU the
+# summation order stays close to smp's (measured 1.5e-6, held to 1e-5); a GPU sums in
+# another order (measured on an H200: 1.1e-5 and 2.4e-5), held to the bound, 1e-4.
+FLOAT32_VALUE, FLOAT32_GRAD = 1e-6, (1e-4 if _accelerated() else 1e-5)
 MONAI_FLOAT32 = 1e-6                       # MONAI focal: float32 inside the library
 
 CASE_IDS = [

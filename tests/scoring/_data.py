@@ -6,6 +6,7 @@ import csv
 import os
 
 import numpy as np
+import pytest
 
 from regionloss.scoring.readers import split_extension
 
@@ -24,15 +25,15 @@ def write_mask(path, array, spacing=None):
     elif ext == ".npz":
         np.savez_compressed(path, mask=array)
     elif ext == ".png":
-        from PIL import Image
+        Image = pytest.importorskip("PIL.Image")   # an optional reader: skip where missing
 
         Image.fromarray(array).save(path)
     elif ext in (".tif", ".tiff"):
-        import tifffile
+        tifffile = pytest.importorskip("tifffile")
 
         tifffile.imwrite(path, array)
     elif ext in (".nii", ".nii.gz"):
-        import nibabel
+        nibabel = pytest.importorskip("nibabel")
 
         zooms = list(spacing or (1.0,) * array.ndim)
         affine = np.diag(zooms + [1.0] * (4 - len(zooms)))
