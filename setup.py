@@ -5,8 +5,8 @@ files of the repository by relative paths (``docs/cli.md``), which work in a che
 the code host and on the documentation site, but not on a package index page. So the long
 description is README.md with every relative link rewritten:
 
-* a documentation page ``docs/NAME.md`` (or ``docs/NAME.md#anchor``) becomes the page
-  ``NAME.html`` of the ``Documentation`` URL of ``[project.urls]``;
+* a documentation page ``docs/PATH.md`` (or ``docs/PATH.md#anchor``) becomes the page
+  ``PATH.html`` of the ``Documentation`` URL of ``[project.urls]``;
 * a file that the site shows as a page of its own (``SITE_PAGES``) becomes that page;
 * any other file becomes its address under the ``Source`` URL (``blob/main/PATH``).
 
@@ -47,7 +47,7 @@ def absolute_target(target: str, docs_url: str, source_url: str) -> str:
     docs_url, source_url = docs_url.rstrip("/"), source_url.rstrip("/")
     if path in SITE_PAGES:
         return f"{docs_url}/{SITE_PAGES[path]}{anchor}"
-    page = re.fullmatch(r"docs/([^/]+)\.md", path)
+    page = re.fullmatch(r"docs/(.+)\.md", path)
     if page:
         return f"{docs_url}/{page.group(1)}.html{anchor}"
     return f"{source_url}/blob/main/{path}{anchor}"
