@@ -19,13 +19,6 @@ import re
 import sys
 from pathlib import Path
 
-from setuptools import setup
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 HERE = Path(__file__).resolve().parent
 
 #: Files of the repository that the documentation site shows as pages of their own.
@@ -60,11 +53,17 @@ def long_description(readme: str, docs_url: str, source_url: str) -> str:
 
 
 def _project_urls() -> dict:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python 3.10: the build requirements install tomli
+        import tomli as tomllib
     with open(HERE / "pyproject.toml", "rb") as f:
         return tomllib.load(f)["project"]["urls"]
 
 
 if __name__ == "__main__":
+    from setuptools import setup
+
     urls = _project_urls()
     setup(
         long_description=long_description((HERE / "README.md").read_text(encoding="utf-8"),

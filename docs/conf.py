@@ -212,6 +212,41 @@ _write_api_reference()
 
 
 
+def _attribute_doc(obj, short_name: str) -> list[str] | None:
+    """The ``#:`` comment of the module-level name bound to ``obj`` in regionloss (one of
+    that name first: two names may share one object)."""
+    import importlib
+    import pkgutil
+
+    from sphinx.pycode import ModuleAnalyzer
+
+    names = [regionloss.__name__] + [
+        info.name for info in pkgutil.walk_packages(regionloss.__path__, "regionloss.")
+        if not info.name.endswith("__main__")]
+    found = []
+    for module_name in names:
+        try:
+            module = importlib.import_module(module_name)
+            docs = ModuleAnalyzer.for_module(module_name).find_attr_docs()
+        except Exception:  # noqa: BLE001 - a module that cannot be analysed has no comment
+            continue
+        for (scope, attr), lines in docs.items():
+            if scope == "" and getattr(module, attr, None) is obj:
+                found.append((attr != short_name, list(lines)))
+    return min(found, key=lambda item: item[0])[1] if found else None
+
+
+def _constant_docstrings(app, what, name, obj, options, lines):
+    """A constant documented as ``regionloss.NAME`` gets the ``#:`` comment of the module
+    that defines it, not the docstring of its type (``tuple``, ``dict``)."""
+    if what not in ("data", "attribute") or not name.startswith("regionloss."):
+        return
+    text = " ".join(" ".join(lines).split())
+    if text not in ("", " ".join((type(obj).__doc__ or "").split())):
+        return  # a docstring of its own
+    lines[:] = _attribute_doc(obj, name.rsplit(".", 1)[-1]) or []
+
+
 def _skip_namedtuple_aliases(app, what, name, obj, skip, options):
     """Leave out the ``Alias for field number N`` properties of NamedTuple states: the
     class docstring's Fields section describes them."""
@@ -282,5 +317,7 @@ def _fill_topic_toctree(app, docname, source):
 
 def setup(app):  # noqa: D103 - Sphinx hook
     app.connect("autodoc-skip-member", _skip_namedtuple_aliases)
+    # before numpydoc's own handler (priority 500), which formats what this one returns
+    app.connect("autodoc-process-docstring", _constant_docstrings, priority=400)
     app.connect("missing-reference", _resolve_public_name)
     app.connect("source-read", _fill_topic_toctree)

@@ -93,6 +93,12 @@ def test_every_public_name_has_an_api_page(site):
         assert rel in index, f"the API reference does not list {name}"
         page = _page(html, f"api/{rel}")
         assert f'id="regionloss.{name}"' in page, f"{name}'s page does not document it"
+        # a constant shows its own comment, not the docstring of its type
+        for builtin_doc in ("Built-in immutable sequence", "new empty dictionary"):
+            assert builtin_doc not in page, f"{name}: the docstring of its type is shown"
+        if not callable(getattr(regionloss, name)):
+            body = page.split(f'id="regionloss.{name}"', 1)[1]
+            assert "<p>" in body.split("</dl>", 1)[0], f"{name} has no description"
 
 
 @pytest.mark.parametrize("name", [n for n in regionloss.__all__
