@@ -142,7 +142,7 @@ def distance_transform(mask: Any, /, *, spacing=None):
 
     Parameters
     ----------
-    mask : (N, *spatial) array
+    mask : array of shape ``(N, *spatial)``
         1 to 3 spatial axes after the sample axis 0. bool, integer or real floating:
         non-zero elements are foreground.
     spacing : float or sequence of float, optional
@@ -223,7 +223,7 @@ def signed_distance_map(labels: Any, /, *, num_classes: int, spacing=None,
     Parameters
     ----------
     labels : array
-        Either an integer label map (N, *spatial) with class ids in ``[0, num_classes)``
+        Either an integer label map ``(N, *spatial)`` with class ids in ``[0, num_classes)``
         (the output gets a class axis at ``class_axis``), or a dense one-hot target
         (bool or float, 0/1) that already has the class axis at ``class_axis``, of size
         ``num_classes``. 1 to 3 spatial axes; axis 0 is the sample axis. Decided by the

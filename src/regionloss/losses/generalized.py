@@ -147,7 +147,7 @@ def generalized_dice_loss(pred, target, /, *, weighting="square", absent_class_w
 
     See Also
     --------
-    dice_loss, penalty_generalized_dice_loss, regionloss.generalized_dice_score
+    dice_loss, penalty_generalized_dice_loss
 
     References
     ----------

@@ -236,7 +236,7 @@ def lovasz_softmax_loss(pred, target, /, *, class_axis=-1, activation="softmax",
     .. math::
         L_c = \sum_k e_{\pi(k)}\,\bigl(\Delta_J(M_k) - \Delta_J(M_{k-1})\bigr)
 
-    (see :mod:`regionloss.lovasz`), then the mean over classes: over the classes present in
+    (see ``regionloss.losses.lovasz``), then the mean over classes: over the classes present in
     the reference of that sample (or batch) with ``classes='present'`` (Berman et al.'s
     default, a masked mean: 0 when no class is present), over every kept class with
     ``classes='all'``. On hard predictions (0/1 probabilities) :math:`L_c = 1 - IoU_c`.

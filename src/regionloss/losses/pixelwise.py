@@ -316,7 +316,7 @@ def cross_entropy_loss(pred, target, /, *, class_axis=-1, activation="softmax",
 
     See Also
     --------
-    focal_loss, topk_cross_entropy, dice_ce_loss
+    focal_loss, dice_ce_loss
 
     References
     ----------

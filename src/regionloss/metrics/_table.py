@@ -86,6 +86,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("prevalence_threshold", F.prevalence_threshold, function="prevalence_threshold"),
 )}
 
+#: The names of the metrics of the table, in table order: the ``metric`` argument of
+#: ``score_confusion`` and ``MetricAccumulator`` and the names ``regionloss score
+#: --metrics`` takes (each also under the other names of ``METRIC_ALIASES``).
 METRIC_NAMES = tuple(METRICS)
 
 #: Other names of the same metrics (MONAI's ``ConfusionMatrixMetric`` names included:

@@ -55,8 +55,8 @@ class MetricState(NamedTuple):
     seen (field by field; a plain tuple would concatenate), and ``jax.lax.psum`` merges
     the states of devices.
 
-    Fields
-    ------
+    Attributes
+    ----------
     tp, predicted, reference : (C,) integer
         Per-class counts pooled over everything seen: pixels labelled ``c`` in both maps,
         in the prediction, in the reference (the diagonal, column sums and row sums of

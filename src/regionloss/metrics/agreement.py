@@ -34,7 +34,7 @@ def matthews_corrcoef(pred, target, /, *, num_classes, average="macro", per_samp
 
     See Also
     --------
-    informedness, markedness, mcc_loss
+    informedness, markedness
 
     References
     ----------

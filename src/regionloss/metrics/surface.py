@@ -388,18 +388,24 @@ def hausdorff_distance(pred, target, /, *, num_classes: int, spacing=None,
     References
     ----------
     .. [1] D. P. Huttenlocher, G. A. Klanderman, W. J. Rucklidge, "Comparing images using
-       the Hausdorff distance", IEEE TPAMI 15, 1993.
-    .. [2] medpy ``medpy.metric.binary`` (``hd``, ``hd95``, ``asd``, ``assd``) and MONAI
-       ``HausdorffDistanceMetric`` / ``SurfaceDistanceMetric``: the surface-voxel and
-       percentile conventions followed (``docs/surface.md``).
+       the Hausdorff distance", IEEE Trans. Pattern Anal. Mach. Intell. 15(9):850-863,
+       1993.
+    .. [2] A. A. Taha, A. Hanbury, "Metrics for evaluating 3D medical image segmentation:
+       analysis, selection, and tool", BMC Medical Imaging 15:29, 2015.
 
     Examples
     --------
     >>> import numpy as np, regionloss as rl
-    >>> pred = np.zeros((1, 8, 8), int); pred[0, 2:5, 2:5] = 1        # a 3 x 3 square
-    >>> target = np.zeros((1, 8, 8), int); target[0, 2:6, 2:5] = 1    # one row taller
-    >>> rl.hausdorff_distance(pred, target, num_classes=2).tolist()
-    [[1.0, 1.0]]
+    >>> target = np.zeros((1, 6, 6), dtype=int); target[0, 1:4, 1:4] = 1   # a 3x3 square
+    >>> pred = np.zeros((1, 6, 6), dtype=int); pred[0, 1:4, 2:5] = 1       # shifted by one
+    >>> rl.hausdorff_distance(pred, target, num_classes=2, include_background=False)
+    array([[1.]])
+    >>> rl.hausdorff_distance(pred, target, num_classes=2, spacing=(1.0, 0.5),
+    ...                       include_background=False)          # 0.5 mm columns
+    array([[0.5]])
+    >>> rl.hausdorff_distance(np.zeros_like(pred), target, num_classes=2,
+    ...                       include_background=False)          # a missed structure
+    array([[inf]])
     """
     average = _check_average(average, per_sample)
     q = check_real("percentile", percentile, minimum=0.0, maximum=100.0)
@@ -456,19 +462,18 @@ def average_surface_distance(pred, target, /, *, num_classes: int, spacing=None,
 
     References
     ----------
-    .. [1] D. P. Huttenlocher, G. A. Klanderman, W. J. Rucklidge, "Comparing images using
-       the Hausdorff distance", IEEE TPAMI 15, 1993.
-    .. [2] medpy ``medpy.metric.binary`` (``hd``, ``hd95``, ``asd``, ``assd``) and MONAI
-       ``HausdorffDistanceMetric`` / ``SurfaceDistanceMetric``: the surface-voxel and
-       percentile conventions followed (``docs/surface.md``).
+    .. [1] T. Heimann et al., "Comparison and evaluation of methods for liver segmentation
+       from CT datasets", IEEE Trans. Med. Imaging 28(8):1251-1265, 2009.
+    .. [2] A. A. Taha, A. Hanbury, "Metrics for evaluating 3D medical image segmentation:
+       analysis, selection, and tool", BMC Medical Imaging 15:29, 2015.
 
     Examples
     --------
     >>> import numpy as np, regionloss as rl
-    >>> pred = np.zeros((1, 8, 8), int); pred[0, 2:5, 2:5] = 1        # a 3 x 3 square
-    >>> target = np.zeros((1, 8, 8), int); target[0, 2:6, 2:5] = 1    # one row taller
-    >>> rl.average_surface_distance(pred, target, num_classes=2).round(4).tolist()
-    [[0.0976, 0.2222]]
+    >>> target = np.zeros((1, 6, 6), dtype=int); target[0, 1:4, 1:4] = 1   # a 3x3 square
+    >>> pred = np.zeros((1, 6, 6), dtype=int); pred[0, 1:4, 2:5] = 1       # shifted by one
+    >>> rl.average_surface_distance(pred, target, num_classes=2, include_background=False)
+    array([[0.5]])
     """
     average = _check_average(average, per_sample)
     _check_combine(combine, ("pooled", "mean"))
@@ -523,16 +528,17 @@ def surface_dice(pred, target, /, *, num_classes: int, tolerance, spacing=None,
     ----------
     .. [1] S. Nikolov et al., "Clinically applicable segmentation of head and neck anatomy
        for radiotherapy: deep learning algorithm development and validation study",
-       J. Medical Internet Research 23, 2021 (the surface Dice at a tolerance).
-    .. [2] MONAI ``SurfaceDiceMetric(use_subvoxels=False)``: the convention followed.
+       J. Med. Internet Res. 23(7):e26151, 2021.
 
     Examples
     --------
     >>> import numpy as np, regionloss as rl
-    >>> pred = np.zeros((1, 8, 8), int); pred[0, 2:5, 2:5] = 1        # a 3 x 3 square
-    >>> target = np.zeros((1, 8, 8), int); target[0, 2:6, 2:5] = 1    # one row taller
-    >>> rl.surface_dice(pred, target, num_classes=2, tolerance=1.0).tolist()
-    [[1.0, 1.0]]
+    >>> target = np.zeros((1, 6, 6), dtype=int); target[0, 1:4, 1:4] = 1   # a 3x3 square
+    >>> pred = np.zeros((1, 6, 6), dtype=int); pred[0, 1:4, 2:5] = 1       # shifted by one
+    >>> rl.surface_dice(pred, target, num_classes=2, tolerance=0.5, include_background=False)
+    array([[0.5]])
+    >>> rl.surface_dice(pred, target, num_classes=2, tolerance=1.0, include_background=False)
+    array([[1.]])
     """
     average = _check_average(average, per_sample)
     num_classes_checked = _check_num_classes(num_classes, include_background)
@@ -570,22 +576,15 @@ def surface_metrics(pred, target, /, *, num_classes: int,
         in the caller's namespace and on its device, equal to the matching single-metric
         function's ``average="none"`` result.
 
-    References
-    ----------
-    .. [1] D. P. Huttenlocher, G. A. Klanderman, W. J. Rucklidge, "Comparing images using
-       the Hausdorff distance", IEEE TPAMI 15, 1993.
-    .. [2] medpy ``medpy.metric.binary`` (``hd``, ``hd95``, ``asd``, ``assd``) and MONAI
-       ``HausdorffDistanceMetric`` / ``SurfaceDistanceMetric``: the surface-voxel and
-       percentile conventions followed (``docs/surface.md``).
-
     Examples
     --------
     >>> import numpy as np, regionloss as rl
-    >>> pred = np.zeros((1, 8, 8), int); pred[0, 2:5, 2:5] = 1        # a 3 x 3 square
-    >>> target = np.zeros((1, 8, 8), int); target[0, 2:6, 2:5] = 1    # one row taller
-    >>> out = rl.surface_metrics(pred, target, num_classes=2, metrics="hd,assd")
-    >>> out["hd"].tolist(), out["assd"].round(4).tolist()
-    ([[1.0, 1.0]], [[0.0976, 0.2222]])
+    >>> target = np.zeros((1, 6, 6), dtype=int); target[0, 1:4, 1:4] = 1   # a 3x3 square
+    >>> pred = np.zeros((1, 6, 6), dtype=int); pred[0, 1:4, 2:5] = 1       # shifted by one
+    >>> res = rl.surface_metrics(pred, target, num_classes=2, metrics=("hd", "assd", "nsd"),
+    ...                          tolerance=1.0, include_background=False)
+    >>> {name: value.tolist() for name, value in res.items()}
+    {'hd': [[1.0]], 'assd': [[0.5]], 'nsd': [[1.0]]}
     """
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]

@@ -168,7 +168,7 @@ class ScoreReport:
 
     def worst_cases(self, metric: str, k: int = 5) -> list[list[tuple[int, float]]]:
         """Per reported class, up to ``k`` worst cases as ``(case index, value)``, worst
-        first: lowest values first, or highest for :data:`LOWER_IS_BETTER` metrics (an
+        first: lowest values first, or highest for ``LOWER_IS_BETTER`` metrics (an
         infinite distance is the worst). Cases where the metric is undefined (or NaN) are
         left out; ties keep the case order."""
         values = np.asarray(self.per_case[metric], dtype=np.float64)
