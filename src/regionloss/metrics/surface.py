@@ -576,6 +576,14 @@ def surface_metrics(pred, target, /, *, num_classes: int,
         in the caller's namespace and on its device, equal to the matching single-metric
         function's ``average="none"`` result.
 
+    References
+    ----------
+    .. [1] A. A. Taha, A. Hanbury, "Metrics for evaluating 3D medical image segmentation:
+       analysis, selection, and tool", BMC Medical Imaging 15:29, 2015.
+    .. [2] medpy ``medpy.metric.binary`` and MONAI ``HausdorffDistanceMetric`` /
+       ``SurfaceDistanceMetric`` / ``SurfaceDiceMetric``: the conventions followed
+       (``docs/surface.md``).
+
     Examples
     --------
     >>> import numpy as np, regionloss as rl
