@@ -75,7 +75,7 @@ def iou_from_cm(cm):
 def contenders(pred, target, C, *, quick):
     """``[(name, fn, sync)]`` of everything available here; each fn returns (C,) IoUs."""
     import regionloss as rl
-    from regionloss._kernels import counting_numpy as _counting
+    from regionloss.metrics.confusion import count_labels
 
     out = []
 
@@ -90,15 +90,13 @@ def contenders(pred, target, C, *, quick):
                                      average="none"), lambda r: r))
 
     def generic():
-        cm = _counting.confusion_counts(pred, target, num_classes=C, ignore_index=255,
-                                        method="native")
+        cm = count_labels(pred, target, num_classes=C, ignore_index=255, method="native")
         return rl.score_confusion(cm, metric="iou", average="none")
 
     out.append(("regionloss numpy, generic bincount path", generic, lambda r: r))
 
     def standard():
-        cm = _counting.confusion_counts(pred, target, num_classes=C, ignore_index=255,
-                                        method="standard")
+        cm = count_labels(pred, target, num_classes=C, ignore_index=255, method="standard")
         return rl.score_confusion(cm, metric="iou", average="none")
 
     out.append(("regionloss numpy, standard path", standard, lambda r: r))
