@@ -9,10 +9,11 @@ one value per sample (or per pooled batch), not per class.
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import ClassVar, Sequence
 
 from .._formulas import safe_divide, scalar
 from .._reduce import reduce_samples, select_classes
+from .._typing import Array
 from .._validate import check_class_weights
 from ._docs import REDUCTION_PER_SAMPLE, fill_doc
 from ._term import Prepared
@@ -32,7 +33,8 @@ GDL_WEIGHTINGS = ("square", "simple", "uniform")
 ABSENT_CLASS_WEIGHTS = ("max", "zero")
 
 
-def generalized_dice_weights(xp, volumes, *, weighting, absent_class_weight):
+def generalized_dice_weights(xp, volumes, *, weighting: str,
+                             absent_class_weight: str) -> Array:
     r"""Sudre et al.'s class weights from reference volumes ``V`` (last axis: classes).
 
     ``w = 1/V²`` ('square'), ``1/V`` ('simple') or ``1`` ('uniform'). A class with ``V = 0``
@@ -103,11 +105,15 @@ class PenaltyGeneralizedDiceTerm(GeneralizedDiceTerm):
 
 
 @fill_doc(REDUCTION_PER_SAMPLE)
-def generalized_dice_loss(pred, target, /, *, weighting="square", absent_class_weight="max",
-                          class_axis=-1, activation="softmax", ignore_index=None, mask=None,
-                          include_background=True, class_weights=None, per_sample=True,
-                          smooth_nr=1e-5, smooth_dr=1e-5, squared=False, soft_labels=False,
-                          reduction="mean"):
+def generalized_dice_loss(pred: Array, target: Array, /, *, weighting: str = "square",
+                          absent_class_weight: str = "max", class_axis: int | None = -1,
+                          activation: str | None = "softmax",
+                          ignore_index: int | None = None, mask: Array | None = None,
+                          include_background: bool = True,
+                          class_weights: Sequence[float] | Array | None = None,
+                          per_sample: bool = True, smooth_nr: float = 1e-5,
+                          smooth_dr: float = 1e-5, squared: bool = False,
+                          soft_labels: bool = False, reduction: str = "mean") -> Array:
     r"""Generalized Dice loss (Sudre et al. 2017), class weights from reference volumes.
 
     .. math::
@@ -174,12 +180,19 @@ def generalized_dice_loss(pred, target, /, *, weighting="square", absent_class_w
 
 
 @fill_doc(REDUCTION_PER_SAMPLE)
-def penalty_generalized_dice_loss(pred, target, /, *, k=2.5, weighting="square",
-                                  absent_class_weight="max", class_axis=-1,
-                                  activation="softmax", ignore_index=None, mask=None,
-                                  include_background=True, class_weights=None,
-                                  per_sample=True, smooth_nr=1e-5, smooth_dr=1e-5,
-                                  squared=False, soft_labels=False, reduction="mean"):
+def penalty_generalized_dice_loss(pred: Array, target: Array, /, *, k: float = 2.5,
+                                  weighting: str = "square",
+                                  absent_class_weight: str = "max",
+                                  class_axis: int | None = -1,
+                                  activation: str | None = "softmax",
+                                  ignore_index: int | None = None,
+                                  mask: Array | None = None,
+                                  include_background: bool = True,
+                                  class_weights: Sequence[float] | Array | None = None,
+                                  per_sample: bool = True, smooth_nr: float = 1e-5,
+                                  smooth_dr: float = 1e-5, squared: bool = False,
+                                  soft_labels: bool = False,
+                                  reduction: str = "mean") -> Array:
     r"""Penalty generalized Dice loss (Yang et al. 2019): the GDL penalised by ``k``.
 
     .. math::

@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 from .._formulas import safe_divide
 from .._kernels.arrays import count_dtype, device_of, has_take_along_axis
 from .._reduce import reduce_losses
+from .._typing import Array
 from .._validate import ACTIVATIONS
 from ._term import LossTerm, Prepared
 from .region import check_class_options
@@ -52,7 +53,7 @@ CLASS_SELECTIONS = ("present", "all")
 # --------------------------------------------------------------------------- kernel
 
 
-def take_along_last(xp, values, indices):
+def take_along_last(xp, values, indices) -> Array:
     """``take_along_axis(values, indices, axis=-1)`` for 3-d arrays.
 
     The standard function where the namespace implements it (array API 2024.12 and
@@ -65,7 +66,7 @@ def take_along_last(xp, values, indices):
     return take_along_last_flat(xp, values, indices)
 
 
-def take_along_last_flat(xp, values, indices):
+def take_along_last_flat(xp, values, indices) -> Array:
     """The fallback of :func:`take_along_last`: a flat ``take`` (any namespace)."""
     rows = values.shape[0] * values.shape[1]
     length = values.shape[2]
@@ -75,7 +76,7 @@ def take_along_last_flat(xp, values, indices):
     return xp.reshape(flat, values.shape)
 
 
-def lovasz_rows(xp, key, errors, truth, weight, *, exact_counts, dtype):
+def lovasz_rows(xp, key, errors, truth, weight, *, exact_counts, dtype) -> Array:
     """Lovász extension of the Jaccard loss for each row of (G, C, P) arrays.
 
     Parameters
@@ -224,10 +225,12 @@ class LovaszHingeTerm(LovaszTerm):
         return margins, hinge
 
 
-def lovasz_softmax_loss(pred, target, /, *, class_axis=-1, activation="softmax",
-                        ignore_index=None, mask=None, include_background=True,
-                        class_weights=None, per_sample=True, classes="present",
-                        reduction="mean"):
+def lovasz_softmax_loss(pred: Array, target: Array, /, *, class_axis: int | None = -1,
+                        activation: str | None = "softmax", ignore_index: int | None = None,
+                        mask: Array | None = None, include_background: bool = True,
+                        class_weights: Sequence[float] | Array | None = None,
+                        per_sample: bool = True, classes: str = "present",
+                        reduction: str = "mean") -> Array:
     r"""Lovász-softmax loss (Berman et al. 2018): a convex surrogate of the Jaccard loss.
 
     For each (sample, class) — or each class of the pooled batch with
@@ -311,9 +314,12 @@ def lovasz_softmax_loss(pred, target, /, *, class_axis=-1, activation="softmax",
     return term(pred, target, mask=mask)
 
 
-def lovasz_hinge_loss(pred, target, /, *, class_axis=-1, ignore_index=None, mask=None,
-                      include_background=True, class_weights=None, per_sample=True,
-                      classes="all", reduction="mean"):
+def lovasz_hinge_loss(pred: Array, target: Array, /, *, class_axis: int | None = -1,
+                      ignore_index: int | None = None, mask: Array | None = None,
+                      include_background: bool = True,
+                      class_weights: Sequence[float] | Array | None = None,
+                      per_sample: bool = True, classes: str = "all",
+                      reduction: str = "mean") -> Array:
     r"""Binary Lovász hinge loss (Berman et al. 2018) on logits.
 
     For each binary problem with logits :math:`x_i`, signs :math:`s_i = 2y_i - 1` and

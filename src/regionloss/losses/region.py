@@ -14,12 +14,13 @@ All of them are pure functions of arrays: they run on NumPy, CuPy, JAX (``jit``,
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 from array_api_compat import array_namespace
 
 from .._formulas import overlap_index
 from .._reduce import reduce_losses
+from .._typing import Array
 from .._validate import ACTIVATIONS, check_class_weights
 from ._docs import fill_doc
 from ._term import LossTerm, Prepared
@@ -45,7 +46,8 @@ __all__ = [
 ]
 
 
-def check_class_options(prepared: Prepared, *, include_background, class_weights) -> None:
+def check_class_options(prepared: Prepared, *, include_background: bool,
+                        class_weights: Sequence[float] | Array | None) -> None:
     """Per-call checks that need the channel count: background and class weights (checked
     now, so that a wrong length fails with ``reduction='none'`` too)."""
     inputs = prepared.inputs
@@ -139,7 +141,7 @@ class TverskyTerm(RegionTerm):
         return (1.0, self.alpha, self.beta)
 
 
-def focal_power(xp, x, gamma):
+def focal_power(xp, x, gamma: float) -> Array:
     """``max(x, 0) ** gamma`` with a zero (not infinite or NaN) gradient at ``x = 0``.
 
     For ``gamma < 1`` the derivative of ``x**gamma`` is infinite at 0 (a perfect or an
@@ -180,7 +182,7 @@ class AsymmetricTerm(RegionTerm):
         return (1.0 + b2, 1.0, b2)
 
 
-def log_cosh(xp, x):
+def log_cosh(xp, x) -> Array:
     r"""``log(cosh(x))`` as ``log1p(2 sinh²(x/2))``: exact for small ``x`` (no ``log(1 + ε)``
     cancellation), derivative ``tanh(x)``; finite for ``|x|`` below ~89 (float32), and a
     loss here lies in [0, 1]."""
@@ -202,10 +204,12 @@ class LogCoshDiceTerm(DiceTerm):
 
 
 @fill_doc()
-def dice_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore_index=None,
-              mask=None, include_background=True, class_weights=None, per_sample=True,
-              smooth_nr=1e-5, smooth_dr=1e-5, squared=False, soft_labels=False,
-              reduction="mean"):
+def dice_loss(pred: Array, target: Array, /, *, class_axis: int | None = -1,
+              activation: str | None = "softmax", ignore_index: int | None = None,
+              mask: Array | None = None, include_background: bool = True,
+              class_weights: Sequence[float] | Array | None = None, per_sample: bool = True,
+              smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, squared: bool = False,
+              soft_labels: bool = False, reduction: str = "mean") -> Array:
     r"""Soft Dice loss.
 
     .. math::
@@ -245,10 +249,13 @@ def dice_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore_in
 
 
 @fill_doc()
-def jaccard_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore_index=None,
-                 mask=None, include_background=True, class_weights=None, per_sample=True,
-                 smooth_nr=1e-5, smooth_dr=1e-5, squared=False, soft_labels=False,
-                 reduction="mean"):
+def jaccard_loss(pred: Array, target: Array, /, *, class_axis: int | None = -1,
+                 activation: str | None = "softmax", ignore_index: int | None = None,
+                 mask: Array | None = None, include_background: bool = True,
+                 class_weights: Sequence[float] | Array | None = None,
+                 per_sample: bool = True, smooth_nr: float = 1e-5, smooth_dr: float = 1e-5,
+                 squared: bool = False, soft_labels: bool = False,
+                 reduction: str = "mean") -> Array:
     r"""Soft Jaccard (IoU) loss; also exported as ``iou_loss``.
 
     .. math::
@@ -287,10 +294,14 @@ iou_loss = jaccard_loss
 
 
 @fill_doc()
-def tversky_loss(pred, target, /, *, alpha=0.3, beta=0.7, class_axis=-1, activation="softmax",
-                 ignore_index=None, mask=None, include_background=True, class_weights=None,
-                 per_sample=True, smooth_nr=1e-5, smooth_dr=1e-5, squared=False,
-                 soft_labels=False, reduction="mean"):
+def tversky_loss(pred: Array, target: Array, /, *, alpha: float = 0.3, beta: float = 0.7,
+                 class_axis: int | None = -1, activation: str | None = "softmax",
+                 ignore_index: int | None = None, mask: Array | None = None,
+                 include_background: bool = True,
+                 class_weights: Sequence[float] | Array | None = None,
+                 per_sample: bool = True, smooth_nr: float = 1e-5, smooth_dr: float = 1e-5,
+                 squared: bool = False, soft_labels: bool = False,
+                 reduction: str = "mean") -> Array:
     r"""Tversky loss (Salehi et al. 2017).
 
     .. math::
@@ -337,11 +348,14 @@ def tversky_loss(pred, target, /, *, alpha=0.3, beta=0.7, class_axis=-1, activat
 
 
 @fill_doc()
-def focal_tversky_loss(pred, target, /, *, alpha=0.3, beta=0.7, gamma=0.75, class_axis=-1,
-                       activation="softmax", ignore_index=None, mask=None,
-                       include_background=True, class_weights=None, per_sample=True,
-                       smooth_nr=1e-5, smooth_dr=1e-5, squared=False, soft_labels=False,
-                       reduction="mean"):
+def focal_tversky_loss(pred: Array, target: Array, /, *, alpha: float = 0.3,
+                       beta: float = 0.7, gamma: float = 0.75, class_axis: int | None = -1,
+                       activation: str | None = "softmax", ignore_index: int | None = None,
+                       mask: Array | None = None, include_background: bool = True,
+                       class_weights: Sequence[float] | Array | None = None,
+                       per_sample: bool = True, smooth_nr: float = 1e-5,
+                       smooth_dr: float = 1e-5, squared: bool = False,
+                       soft_labels: bool = False, reduction: str = "mean") -> Array:
     r"""Focal Tversky loss (Abraham & Khan 2019), the exponent applied per class.
 
     .. math::
@@ -402,10 +416,14 @@ def focal_tversky_loss(pred, target, /, *, alpha=0.3, beta=0.7, gamma=0.75, clas
 
 
 @fill_doc()
-def asymmetric_loss(pred, target, /, *, beta=1.5, class_axis=-1, activation="softmax",
-                    ignore_index=None, mask=None, include_background=True,
-                    class_weights=None, per_sample=True, smooth_nr=1e-5, smooth_dr=1e-5,
-                    squared=False, soft_labels=False, reduction="mean"):
+def asymmetric_loss(pred: Array, target: Array, /, *, beta: float = 1.5,
+                    class_axis: int | None = -1, activation: str | None = "softmax",
+                    ignore_index: int | None = None, mask: Array | None = None,
+                    include_background: bool = True,
+                    class_weights: Sequence[float] | Array | None = None,
+                    per_sample: bool = True, smooth_nr: float = 1e-5,
+                    smooth_dr: float = 1e-5, squared: bool = False,
+                    soft_labels: bool = False, reduction: str = "mean") -> Array:
     r"""Asymmetric similarity loss (Hashemi et al. 2018): ``1 −`` the F-β index.
 
     .. math::
@@ -453,10 +471,13 @@ def asymmetric_loss(pred, target, /, *, beta=1.5, class_axis=-1, activation="sof
 
 
 @fill_doc()
-def log_cosh_dice_loss(pred, target, /, *, class_axis=-1, activation="softmax",
-                       ignore_index=None, mask=None, include_background=True,
-                       class_weights=None, per_sample=True, smooth_nr=1e-5, smooth_dr=1e-5,
-                       squared=False, soft_labels=False, reduction="mean"):
+def log_cosh_dice_loss(pred: Array, target: Array, /, *, class_axis: int | None = -1,
+                       activation: str | None = "softmax", ignore_index: int | None = None,
+                       mask: Array | None = None, include_background: bool = True,
+                       class_weights: Sequence[float] | Array | None = None,
+                       per_sample: bool = True, smooth_nr: float = 1e-5,
+                       smooth_dr: float = 1e-5, squared: bool = False,
+                       soft_labels: bool = False, reduction: str = "mean") -> Array:
     r"""Log-cosh Dice loss (Jadon 2020): ``log(cosh(dice_loss(...)))``, same options.
 
     .. math::

@@ -3,20 +3,24 @@ prevalence threshold.
 
 Each is a short ``def`` over :func:`regionloss.metrics.confusion.score_labels` and one row
 of the metric table (:mod:`regionloss.metrics._table`); all are one-vs-rest per class.
-""" 
+"""
 
 from __future__ import annotations
 
+from .._typing import Array
 from ._docs import fill_doc
 from .confusion import score_labels
 
-__all__ = ["matthews_corrcoef", "informedness", "markedness", "fowlkes_mallows_index", "prevalence_threshold"]
+__all__ = ["matthews_corrcoef", "informedness", "markedness", "fowlkes_mallows_index",
+           "prevalence_threshold"]
 
 
-@fill_doc('macro')
-def matthews_corrcoef(pred, target, /, *, num_classes, average="macro", per_sample=False,
-                      include_background=True, ignore_index=None, zero_division=float("nan"),
-                      return_defined=False, validate=True):
+@fill_doc("macro")
+def matthews_corrcoef(pred: Array, target: Array, /, *, num_classes: int,
+                      average: str | None = "macro", per_sample: bool = False,
+                      include_background: bool = True, ignore_index: int | None = None,
+                      zero_division: float = float("nan"), return_defined: bool = False,
+                      validate: bool = True) -> Array | tuple[Array, Array]:
     r"""One-vs-rest Matthews correlation coefficient of integer label maps.
 
     .. math:: MCC_c = \frac{tp\,tn - fp\,fn}{\sqrt{(tp + fp)(tp + fn)(tn + fp)(tn + fn)}}
@@ -54,10 +58,12 @@ def matthews_corrcoef(pred, target, /, *, num_classes, average="macro", per_samp
                         return_defined=return_defined, validate=validate)
 
 
-@fill_doc('macro')
-def informedness(pred, target, /, *, num_classes, average="macro", per_sample=False,
-                 include_background=True, ignore_index=None, zero_division=float("nan"),
-                 return_defined=False, validate=True):
+@fill_doc("macro")
+def informedness(pred: Array, target: Array, /, *, num_classes: int,
+                 average: str | None = "macro", per_sample: bool = False,
+                 include_background: bool = True, ignore_index: int | None = None,
+                 zero_division: float = float("nan"), return_defined: bool = False,
+                 validate: bool = True) -> Array | tuple[Array, Array]:
     r"""Informedness (bookmaker informedness, Youden's J) of integer label maps.
 
     .. math:: BM = TPR + TNR - 1 = \frac{tp}{tp + fn} + \frac{tn}{tn + fp} - 1
@@ -92,10 +98,12 @@ def informedness(pred, target, /, *, num_classes, average="macro", per_sample=Fa
                         return_defined=return_defined, validate=validate)
 
 
-@fill_doc('macro')
-def markedness(pred, target, /, *, num_classes, average="macro", per_sample=False,
-               include_background=True, ignore_index=None, zero_division=float("nan"),
-               return_defined=False, validate=True):
+@fill_doc("macro")
+def markedness(pred: Array, target: Array, /, *, num_classes: int,
+               average: str | None = "macro", per_sample: bool = False,
+               include_background: bool = True, ignore_index: int | None = None,
+               zero_division: float = float("nan"), return_defined: bool = False,
+               validate: bool = True) -> Array | tuple[Array, Array]:
     r"""Markedness of integer label maps.
 
     .. math:: MK = PPV + NPV - 1 = \frac{tp}{tp + fp} + \frac{tn}{tn + fn} - 1
@@ -130,10 +138,12 @@ def markedness(pred, target, /, *, num_classes, average="macro", per_sample=Fals
                         return_defined=return_defined, validate=validate)
 
 
-@fill_doc('macro')
-def fowlkes_mallows_index(pred, target, /, *, num_classes, average="macro", per_sample=False,
-                          include_background=True, ignore_index=None, zero_division=float("nan"),
-                          return_defined=False, validate=True):
+@fill_doc("macro")
+def fowlkes_mallows_index(pred: Array, target: Array, /, *, num_classes: int,
+                          average: str | None = "macro", per_sample: bool = False,
+                          include_background: bool = True, ignore_index: int | None = None,
+                          zero_division: float = float("nan"), return_defined: bool = False,
+                          validate: bool = True) -> Array | tuple[Array, Array]:
     r"""Fowlkes-Mallows index of integer label maps.
 
     .. math:: FM = \sqrt{PPV \cdot TPR} = \frac{tp}{\sqrt{(tp + fp)(tp + fn)}}
@@ -168,10 +178,12 @@ def fowlkes_mallows_index(pred, target, /, *, num_classes, average="macro", per_
                         return_defined=return_defined, validate=validate)
 
 
-@fill_doc('macro')
-def prevalence_threshold(pred, target, /, *, num_classes, average="macro", per_sample=False,
-                         include_background=True, ignore_index=None, zero_division=float("nan"),
-                         return_defined=False, validate=True):
+@fill_doc("macro")
+def prevalence_threshold(pred: Array, target: Array, /, *, num_classes: int,
+                         average: str | None = "macro", per_sample: bool = False,
+                         include_background: bool = True, ignore_index: int | None = None,
+                         zero_division: float = float("nan"), return_defined: bool = False,
+                         validate: bool = True) -> Array | tuple[Array, Array]:
     r"""Prevalence threshold of integer label maps.
 
     .. math:: PT = \frac{\sqrt{TPR \cdot FPR} - FPR}{TPR - FPR}
@@ -201,7 +213,8 @@ def prevalence_threshold(pred, target, /, *, num_classes, average="macro", per_s
     >>> rl.prevalence_threshold(pred, target, num_classes=3, average="none").round(4).tolist()
     [0.0, 0.366, 0.0]
     """
-    return score_labels("prevalence_threshold", pred, target, num_classes=num_classes, average=average,
+    return score_labels("prevalence_threshold", pred, target, num_classes=num_classes,
+                        average=average,
                         per_sample=per_sample, include_background=include_background,
                         ignore_index=ignore_index, zero_division=zero_division,
                         return_defined=return_defined, validate=validate)

@@ -22,12 +22,14 @@ matrix of ``-1`` (impossible counts, which :func:`score_confusion` turns into Na
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from .._kernels.arrays import count_dtype, count_float_dtype, is_concrete, namespace
 from .._kernels.counting import class_counts, confusion_counts
 from .._reduce import average_classes, average_samples
 from .._stats import class_statistics as _class_statistics
 from .._stats import count_statistics
+from .._typing import Array
 from .._validate import (
     check_average,
     check_flags,
@@ -48,7 +50,8 @@ __all__ = [
 ]
 
 
-def check_label_maps(pred, target, *, num_classes, ignore_index, per_sample):
+def check_label_maps(pred: Array, target: Array, *, num_classes: int,
+                     ignore_index: int | None, per_sample: bool) -> Array:
     """Namespace, dtypes, shapes and options of a pair of label maps (never their values).
 
     Returns ``(xp, pred, target, num_classes, ignore_index)`` with NumPy inputs converted to
@@ -113,8 +116,9 @@ def _class_counts(pred, target, num_classes, ignore_index, per_sample, validate)
     return tp, predicted, reference, (n_bad if validate else None)
 
 
-def count_labels(pred, target, *, num_classes, ignore_index=None, per_sample=False,
-                 validate=True, method="auto"):
+def count_labels(pred: Array, target: Array, *, num_classes: int,
+                 ignore_index: int | None = None, per_sample: bool = False,
+                 validate: bool = True, method="auto") -> Array:
     """:func:`confusion_matrix` with the counting kernel chosen (tests and benchmarks:
     ``method`` is one of :data:`regionloss._kernels.counting.METHODS`)."""
     xp, pred, target, num_classes, ignore_index = check_label_maps(
@@ -127,8 +131,9 @@ def count_labels(pred, target, *, num_classes, ignore_index=None, per_sample=Fal
     return counts
 
 
-def confusion_matrix(pred, target, /, *, num_classes, ignore_index=None, per_sample=False,
-                     validate=True):
+def confusion_matrix(pred: Array, target: Array, /, *, num_classes: int,
+                     ignore_index: int | None = None, per_sample: bool = False,
+                     validate: bool = True) -> Array:
     r"""Confusion matrix of integer label maps: rows = reference class, columns = predicted.
 
     .. math:: M_{rc} = \#\{\text{pixels } i : target_i = r,\ pred_i = c\}
@@ -208,7 +213,7 @@ def _check_confusion(xp, confusion):
             "batches in a NumPy int64 array")
 
 
-def class_statistics(confusion, /):
+def class_statistics(confusion: Array, /) -> Array:
     r"""Per-class ``(tp, fp, fn, tn)`` of a ``(..., C, C)`` confusion matrix, as floats.
 
     With :math:`M` the matrix (rows = reference class, columns = predicted class):
@@ -261,8 +266,10 @@ def _finish(xp, value, defined, *, per_sample_counts, average, invalid, return_d
     return (value, defined) if return_defined else value
 
 
-def score_confusion(confusion, /, *, metric, average="none", include_background=True,
-                    zero_division=float("nan"), return_defined=False, **metric_options_):
+def score_confusion(confusion: Array, /, *, metric: str, average: str | None = "none",
+                    include_background: bool = True, zero_division: float = float("nan"),
+                    return_defined: bool = False,
+                    **metric_options_: Any) -> Array | tuple[Array, Array]:
     r"""Score a confusion matrix with the named metric.
 
     Parameters
@@ -340,9 +347,10 @@ def score_confusion(confusion, /, *, metric, average="none", include_background=
                    invalid=invalid, return_defined=return_defined)
 
 
-def score_labels(metric, pred, target, *, num_classes, average, per_sample,
-                 include_background, ignore_index, zero_division, return_defined, validate,
-                 **options):
+def score_labels(metric: str, pred: Array, target: Array, *, num_classes: int,
+                 average: str | None, per_sample: bool, include_background: bool,
+                 ignore_index: int | None, zero_division: float, return_defined: bool,
+                 validate: bool, **options: Any) -> Array | tuple[Array, Array]:
     """The shared body of the public metric functions: count, then score.
 
     Under ``jax.jit`` a label out of range makes every element NaN (``validate=True``).

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 
 from .._kernels.arrays import count_dtype, is_concrete, namespace
+from .._typing import Array
 from .._validate import check_bool, check_class_axis, check_static_real
 
 __all__ = ["to_labels"]
 
 
-def to_labels(scores, /, *, class_axis=-1, threshold=None, validate=True):
+def to_labels(scores: Array, /, *, class_axis: int | None = -1,
+              threshold: float | None = None, validate: bool = True) -> Array:
     r"""Turn logits or probabilities into an integer label map.
 
     .. math:: \hat y_i = \arg\max_c s_{ic} \quad\text{or}\quad

@@ -6,16 +6,19 @@ of the metric table (:mod:`regionloss.metrics._table`).
 
 from __future__ import annotations
 
+from .._typing import Array
 from ._docs import fill_doc
 from .confusion import score_labels
 
 __all__ = ["dice_score", "iou_score", "tversky_score", "fbeta_score", "mean_iou"]
 
 
-@fill_doc('macro')
-def dice_score(pred, target, /, *, num_classes, average="macro", per_sample=False,
-               include_background=True, ignore_index=None, zero_division=float("nan"),
-               return_defined=False, validate=True):
+@fill_doc("macro")
+def dice_score(pred: Array, target: Array, /, *, num_classes: int,
+               average: str | None = "macro", per_sample: bool = False,
+               include_background: bool = True, ignore_index: int | None = None,
+               zero_division: float = float("nan"), return_defined: bool = False,
+               validate: bool = True) -> Array | tuple[Array, Array]:
     r"""Dice score (F1) of integer label maps.
 
     .. math:: D = \frac{2\,tp}{2\,tp + fp + fn}
@@ -54,10 +57,12 @@ def dice_score(pred, target, /, *, num_classes, average="macro", per_sample=Fals
                         return_defined=return_defined, validate=validate)
 
 
-@fill_doc('macro')
-def iou_score(pred, target, /, *, num_classes, average="macro", per_sample=False,
-              include_background=True, ignore_index=None, zero_division=float("nan"),
-              return_defined=False, validate=True):
+@fill_doc("macro")
+def iou_score(pred: Array, target: Array, /, *, num_classes: int,
+              average: str | None = "macro", per_sample: bool = False,
+              include_background: bool = True, ignore_index: int | None = None,
+              zero_division: float = float("nan"), return_defined: bool = False,
+              validate: bool = True) -> Array | tuple[Array, Array]:
     r"""Intersection over union (Jaccard index) of integer label maps.
 
     .. math:: IoU = \frac{tp}{tp + fp + fn} = \frac{D}{2 - D}
@@ -95,10 +100,12 @@ def iou_score(pred, target, /, *, num_classes, average="macro", per_sample=False
                         return_defined=return_defined, validate=validate)
 
 
-@fill_doc('macro')
-def tversky_score(pred, target, /, *, alpha=0.3, beta=0.7, num_classes, average="macro", per_sample=False,
-                  include_background=True, ignore_index=None, zero_division=float("nan"),
-                  return_defined=False, validate=True):
+@fill_doc("macro")
+def tversky_score(pred: Array, target: Array, /, *, alpha: float = 0.3, beta: float = 0.7,
+                  num_classes: int, average: str | None = "macro", per_sample: bool = False,
+                  include_background: bool = True, ignore_index: int | None = None,
+                  zero_division: float = float("nan"), return_defined: bool = False,
+                  validate: bool = True) -> Array | tuple[Array, Array]:
     r"""Tversky index of integer label maps (alpha weights FP, beta weights FN).
 
     .. math:: TI = \frac{tp}{tp + \alpha\,fp + \beta\,fn}
@@ -136,10 +143,12 @@ def tversky_score(pred, target, /, *, alpha=0.3, beta=0.7, num_classes, average=
                         return_defined=return_defined, validate=validate, alpha=alpha, beta=beta)
 
 
-@fill_doc('macro')
-def fbeta_score(pred, target, /, *, beta=1.0, num_classes, average="macro", per_sample=False,
-                include_background=True, ignore_index=None, zero_division=float("nan"),
-                return_defined=False, validate=True):
+@fill_doc("macro")
+def fbeta_score(pred: Array, target: Array, /, *, beta: float = 1.0, num_classes: int,
+                average: str | None = "macro", per_sample: bool = False,
+                include_background: bool = True, ignore_index: int | None = None,
+                zero_division: float = float("nan"), return_defined: bool = False,
+                validate: bool = True) -> Array | tuple[Array, Array]:
     r"""F-beta score of integer label maps (beta > 1 favours recall).
 
     .. math:: F_\beta = \frac{(1 + \beta^2)\,tp}{(1 + \beta^2)\,tp + \beta^2 fn + fp}
@@ -175,8 +184,10 @@ def fbeta_score(pred, target, /, *, beta=1.0, num_classes, average="macro", per_
                         return_defined=return_defined, validate=validate, beta=beta)
 
 
-def mean_iou(pred, target, /, *, num_classes, include_background=True, ignore_index=None,
-             zero_division=float("nan"), return_defined=False, validate=True):
+def mean_iou(pred: Array, target: Array, /, *, num_classes: int,
+             include_background: bool = True, ignore_index: int | None = None,
+             zero_division: float = float("nan"), return_defined: bool = False,
+             validate: bool = True) -> Array | tuple[Array, Array]:
     r"""Mean IoU (mIoU): the dataset-level macro IoU of semantic segmentation.
 
     .. math:: mIoU = \frac{1}{|K|} \sum_{c \in K} \frac{tp_c}{tp_c + fp_c + fn_c}
@@ -191,7 +202,9 @@ def mean_iou(pred, target, /, *, num_classes, include_background=True, ignore_in
 
     Parameters
     ----------
-    pred, target, num_classes, include_background, ignore_index, zero_division, return_defined, validate :
+    pred, target, num_classes, include_background, ignore_index, zero_division : see iou_score
+        As :func:`iou_score`.
+    return_defined, validate : bool
         As :func:`iou_score`.
 
     Returns

@@ -2,20 +2,27 @@
 
 Each is a short ``def`` over :func:`regionloss.metrics.confusion.score_labels` and one row
 of the metric table (:mod:`regionloss.metrics._table`); all are one-vs-rest per class.
-""" 
+"""
 
 from __future__ import annotations
 
+from .._typing import Array
 from ._docs import fill_doc
 from .confusion import score_labels
 
-__all__ = ["precision", "recall", "specificity", "negative_predictive_value", "false_positive_rate", "false_negative_rate", "false_discovery_rate", "false_omission_rate", "accuracy", "balanced_accuracy"]
+__all__ = [
+    "precision", "recall", "specificity", "negative_predictive_value", "false_positive_rate",
+    "false_negative_rate", "false_discovery_rate", "false_omission_rate", "accuracy",
+    "balanced_accuracy",
+]
 
 
-@fill_doc('macro')
-def precision(pred, target, /, *, num_classes, average="macro", per_sample=False,
-              include_background=True, ignore_index=None, zero_division=float("nan"),
-              return_defined=False, validate=True):
+@fill_doc("macro")
+def precision(pred: Array, target: Array, /, *, num_classes: int,
+              average: str | None = "macro", per_sample: bool = False,
+              include_background: bool = True, ignore_index: int | None = None,
+              zero_division: float = float("nan"), return_defined: bool = False,
+              validate: bool = True) -> Array | tuple[Array, Array]:
     r"""Precision (positive predictive value) of integer label maps.
 
     .. math:: P = \frac{tp}{tp + fp}
@@ -51,10 +58,12 @@ def precision(pred, target, /, *, num_classes, average="macro", per_sample=False
                         return_defined=return_defined, validate=validate)
 
 
-@fill_doc('macro')
-def recall(pred, target, /, *, num_classes, average="macro", per_sample=False,
-           include_background=True, ignore_index=None, zero_division=float("nan"),
-           return_defined=False, validate=True):
+@fill_doc("macro")
+def recall(pred: Array, target: Array, /, *, num_classes: int,
+           average: str | None = "macro", per_sample: bool = False,
+           include_background: bool = True, ignore_index: int | None = None,
+           zero_division: float = float("nan"), return_defined: bool = False,
+           validate: bool = True) -> Array | tuple[Array, Array]:
     r"""Recall (sensitivity, true positive rate) of integer label maps.
 
     .. math:: R = \frac{tp}{tp + fn}
@@ -91,10 +100,12 @@ def recall(pred, target, /, *, num_classes, average="macro", per_sample=False,
                         return_defined=return_defined, validate=validate)
 
 
-@fill_doc('macro')
-def specificity(pred, target, /, *, num_classes, average="macro", per_sample=False,
-                include_background=True, ignore_index=None, zero_division=float("nan"),
-                return_defined=False, validate=True):
+@fill_doc("macro")
+def specificity(pred: Array, target: Array, /, *, num_classes: int,
+                average: str | None = "macro", per_sample: bool = False,
+                include_background: bool = True, ignore_index: int | None = None,
+                zero_division: float = float("nan"), return_defined: bool = False,
+                validate: bool = True) -> Array | tuple[Array, Array]:
     r"""Specificity (true negative rate) of integer label maps.
 
     .. math:: S = \frac{tn}{tn + fp}
@@ -129,10 +140,14 @@ def specificity(pred, target, /, *, num_classes, average="macro", per_sample=Fal
                         return_defined=return_defined, validate=validate)
 
 
-@fill_doc('macro')
-def negative_predictive_value(pred, target, /, *, num_classes, average="macro", per_sample=False,
-                              include_background=True, ignore_index=None, zero_division=float("nan"),
-                              return_defined=False, validate=True):
+@fill_doc("macro")
+def negative_predictive_value(pred: Array, target: Array, /, *, num_classes: int,
+                              average: str | None = "macro", per_sample: bool = False,
+                              include_background: bool = True,
+                              ignore_index: int | None = None,
+                              zero_division: float = float("nan"),
+                              return_defined: bool = False,
+                              validate: bool = True) -> Array | tuple[Array, Array]:
     r"""Negative predictive value of integer label maps.
 
     .. math:: NPV = \frac{tn}{tn + fn}
@@ -167,10 +182,12 @@ def negative_predictive_value(pred, target, /, *, num_classes, average="macro", 
                         return_defined=return_defined, validate=validate)
 
 
-@fill_doc('macro')
-def false_positive_rate(pred, target, /, *, num_classes, average="macro", per_sample=False,
-                        include_background=True, ignore_index=None, zero_division=float("nan"),
-                        return_defined=False, validate=True):
+@fill_doc("macro")
+def false_positive_rate(pred: Array, target: Array, /, *, num_classes: int,
+                        average: str | None = "macro", per_sample: bool = False,
+                        include_background: bool = True, ignore_index: int | None = None,
+                        zero_division: float = float("nan"), return_defined: bool = False,
+                        validate: bool = True) -> Array | tuple[Array, Array]:
     r"""False positive rate (fall-out) of integer label maps.
 
     .. math:: FPR = \frac{fp}{fp + tn} = 1 - S
@@ -205,10 +222,12 @@ def false_positive_rate(pred, target, /, *, num_classes, average="macro", per_sa
                         return_defined=return_defined, validate=validate)
 
 
-@fill_doc('macro')
-def false_negative_rate(pred, target, /, *, num_classes, average="macro", per_sample=False,
-                        include_background=True, ignore_index=None, zero_division=float("nan"),
-                        return_defined=False, validate=True):
+@fill_doc("macro")
+def false_negative_rate(pred: Array, target: Array, /, *, num_classes: int,
+                        average: str | None = "macro", per_sample: bool = False,
+                        include_background: bool = True, ignore_index: int | None = None,
+                        zero_division: float = float("nan"), return_defined: bool = False,
+                        validate: bool = True) -> Array | tuple[Array, Array]:
     r"""False negative rate (miss rate) of integer label maps.
 
     .. math:: FNR = \frac{fn}{fn + tp} = 1 - R
@@ -243,10 +262,12 @@ def false_negative_rate(pred, target, /, *, num_classes, average="macro", per_sa
                         return_defined=return_defined, validate=validate)
 
 
-@fill_doc('macro')
-def false_discovery_rate(pred, target, /, *, num_classes, average="macro", per_sample=False,
-                         include_background=True, ignore_index=None, zero_division=float("nan"),
-                         return_defined=False, validate=True):
+@fill_doc("macro")
+def false_discovery_rate(pred: Array, target: Array, /, *, num_classes: int,
+                         average: str | None = "macro", per_sample: bool = False,
+                         include_background: bool = True, ignore_index: int | None = None,
+                         zero_division: float = float("nan"), return_defined: bool = False,
+                         validate: bool = True) -> Array | tuple[Array, Array]:
     r"""False discovery rate of integer label maps.
 
     .. math:: FDR = \frac{fp}{fp + tp} = 1 - P
@@ -281,10 +302,12 @@ def false_discovery_rate(pred, target, /, *, num_classes, average="macro", per_s
                         return_defined=return_defined, validate=validate)
 
 
-@fill_doc('macro')
-def false_omission_rate(pred, target, /, *, num_classes, average="macro", per_sample=False,
-                        include_background=True, ignore_index=None, zero_division=float("nan"),
-                        return_defined=False, validate=True):
+@fill_doc("macro")
+def false_omission_rate(pred: Array, target: Array, /, *, num_classes: int,
+                        average: str | None = "macro", per_sample: bool = False,
+                        include_background: bool = True, ignore_index: int | None = None,
+                        zero_division: float = float("nan"), return_defined: bool = False,
+                        validate: bool = True) -> Array | tuple[Array, Array]:
     r"""False omission rate of integer label maps.
 
     .. math:: FOR = \frac{fn}{fn + tn} = 1 - NPV
@@ -319,13 +342,17 @@ def false_omission_rate(pred, target, /, *, num_classes, average="macro", per_sa
                         return_defined=return_defined, validate=validate)
 
 
-@fill_doc('micro')
-def accuracy(pred, target, /, *, num_classes, average="micro", per_sample=False,
-             include_background=True, ignore_index=None, zero_division=float("nan"),
-             return_defined=False, validate=True):
+@fill_doc("micro")
+def accuracy(pred: Array, target: Array, /, *, num_classes: int,
+             average: str | None = "micro", per_sample: bool = False,
+             include_background: bool = True, ignore_index: int | None = None,
+             zero_division: float = float("nan"), return_defined: bool = False,
+             validate: bool = True) -> Array | tuple[Array, Array]:
     r"""Pixel accuracy of integer label maps (default ``average="micro"``).
 
-    .. math:: A_{micro} = \frac{\sum_c tp_c}{\sum_c (tp_c + fn_c)}, \qquad A_c = \frac{tp_c + tn_c}{tp_c + fp_c + fn_c + tn_c}
+    .. math::
+        A_{micro} = \frac{\sum_c tp_c}{\sum_c (tp_c + fn_c)}, \qquad
+        A_c = \frac{tp_c + tn_c}{tp_c + fp_c + fn_c + tn_c}
 
     ``average="micro"`` (the default here) is the pixel accuracy: the fraction of
     scored pixels whose label is right (mmsegmentation's aAcc, scikit-learn's
@@ -362,10 +389,12 @@ def accuracy(pred, target, /, *, num_classes, average="micro", per_sample=False,
                         return_defined=return_defined, validate=validate)
 
 
-@fill_doc('macro')
-def balanced_accuracy(pred, target, /, *, num_classes, average="macro", per_sample=False,
-                      include_background=True, ignore_index=None, zero_division=float("nan"),
-                      return_defined=False, validate=True):
+@fill_doc("macro")
+def balanced_accuracy(pred: Array, target: Array, /, *, num_classes: int,
+                      average: str | None = "macro", per_sample: bool = False,
+                      include_background: bool = True, ignore_index: int | None = None,
+                      zero_division: float = float("nan"), return_defined: bool = False,
+                      validate: bool = True) -> Array | tuple[Array, Array]:
     r"""One-vs-rest balanced accuracy of integer label maps.
 
     .. math:: BA_c = \frac{1}{2}\left(\frac{tp}{tp + fn} + \frac{tn}{tn + fp}\right)
