@@ -10,8 +10,10 @@ through it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, ClassVar
 
+from .._kernels.arrays import device_of
 from ..distance_maps import distance_transform
 from .._reduce import weighted_pixel_mean
 from ._term import Prepared
@@ -28,8 +30,10 @@ def _check_spacing(spacing):
     if isinstance(spacing, numbers.Real) and not isinstance(spacing, bool):
         return float(spacing)
     try:
+        if isinstance(spacing, (str, bytes)):
+            raise TypeError
         return tuple(float(s) for s in spacing)
-    except TypeError:
+    except (TypeError, ValueError):
         raise TypeError(f"spacing must be a number or a sequence of numbers (one per spatial "
                         f"axis); got {spacing!r}") from None
 
@@ -51,6 +55,8 @@ def boundary_penalty(xp, target, class_axis: int, *, outside: bool, spacing=None
     :math:`S`), added. A class that is absent or fills the whole sample (no boundary) has
     :math:`\Phi_c = 0`. Returns the map with ``target``'s shape, in ``dtype``.
     """
+    if math.prod(target.shape) == 0:   # no pixels: no distances to measure
+        return xp.zeros(target.shape, dtype=dtype or target.dtype, device=device_of(target))
     nd = target.ndim
     order = (0, class_axis) + tuple(a for a in range(1, nd) if a != class_axis)
     inside = xp.permute_dims(target > 0.5, order)             # (N, C, *spatial)

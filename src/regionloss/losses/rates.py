@@ -109,8 +109,11 @@ class MCCTerm(_RateTerm):
         """``1 − MCC`` per (sample, class) of the soft counts."""
         xp = prepared.xp
         s = prepared.stats(self.activation, per_sample=self.per_sample)
-        tn = scored_pixels(prepared, per_sample=self.per_sample) - s.tp - s.fp - s.fn
+        n = scored_pixels(prepared, per_sample=self.per_sample)
+        tn = n - s.tp - s.fp - s.fn
         mcc = soft_matthews(s.tp, s.fp, s.fn, tn, smooth=self.smooth, empty=0.0)
+        # no scored pixel (every pixel ignored): loss 0, as every loss of the library
+        mcc = xp.where(xp.asarray(n) > 0, mcc, xp.ones_like(mcc))
         if self.smooth == 0:
             # a zero marginal leaves MCC undefined: perfect (MCC 1) without errors, else 0
             undefined = ((s.tp + s.fp <= 0) | (s.tp + s.fn <= 0) | (tn + s.fp <= 0)
@@ -237,7 +240,8 @@ def mcc_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore_ind
         Added to each of tp, fp, fn and tn (segmentation_models_pytorch's ``eps``). With
         ``smooth > 0`` a class absent from both reference and prediction scores MCC 1/2.
         With ``smooth=0``, where a marginal is 0 (MCC undefined) the loss is 0 if the
-        class has no errors (fp = fn = 0) and 1 otherwise.
+        class has no errors (fp = fn = 0) and 1 otherwise. A sample (or batch) without
+        any scored pixel has loss 0.
     reduction : {'mean', 'sum', 'none'}, default 'mean'
         As :func:`dice_loss` ('none': per (sample, kept class), or per kept class pooled).
 
