@@ -218,3 +218,27 @@ def test_docs_table_names_every_monai_name_and_setting():
         assert f"`{name}`" in text and f"`{METRICS[name].function}`" in text, name
     for compute_sample, reduction in SETTINGS:
         assert f"compute_sample={compute_sample}, reduction='{reduction}'" in text
+
+
+@pytest.mark.parametrize("suffix", ["bg", "nobg"])
+def test_streaming_accumulator_gives_monai_aggregates(suffix):
+    """The streamed counts give the same numbers: MONAI's per-class mean over samples
+    (compute_sample=True, 'mean_batch') and its pooled settings."""
+    names = list(MONAI_NAMES)
+    by_batch = CASES[f"monai_cm_sample_mean_batch_{suffix}"]
+    pooled_batch = CASES[f"monai_cm_pooled_mean_batch_{suffix}"]
+    pooled_mean = CASES[f"monai_cm_pooled_mean_{suffix}"]
+    target, kw = _target_and_kw(by_batch)
+    for name in names:
+        acc = rl.MetricAccumulator(name, num_classes=C,
+                                   include_background=kw["include_background"])
+        state = acc.init()
+        for n in range(len(PRED)):          # one sample per batch
+            state = acc.update(state, PRED[n:n + 1], target[n:n + 1])
+        i = names.index(name)
+        _compare(_nan_to_zero(np.asarray(acc.compute(state, average="none", per_sample=True))),
+                 ARRAYS[by_batch["expected"]["value"][i]], f"stream mean_batch {name}")
+        _compare(acc.compute(state, average="none"),
+                 ARRAYS[pooled_batch["expected"]["value"][i]], f"stream pooled {name}")
+        _compare(acc.compute(state, average=_micro(name)),
+                 ARRAYS[pooled_mean["expected"]["value"][i]], f"stream pooled mean {name}")
