@@ -361,6 +361,10 @@ def test_exp_log_parts_and_identities():
     want = rl.exp_log_loss(X, Y, gamma_ce=1.0, dice_weight=0.0, ce_weight=1.0,
                            ce_class_weights=w.tolist())
     assert float(got) == pytest.approx(float(want), rel=1e-12)
+    # a one-hot dense target is the label map (two code paths, one formula)
+    for opts in ({}, dict(ce_class_weights=None, gamma_ce=2.0)):
+        dense = rl.exp_log_loss(X, np.eye(3)[Y], **opts)
+        assert float(dense) == pytest.approx(float(rl.exp_log_loss(X, Y, **opts)), rel=1e-12)
     # 'sum': Dice part over samples, CE part over pixels
     s = rl.exp_log_loss(X, Y, reduction="sum", ce_weight=0.0)
     assert float(s) == pytest.approx(2 * float(rl.exp_log_loss(X, Y, ce_weight=0.0)),

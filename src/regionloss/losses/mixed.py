@@ -130,14 +130,22 @@ class ExpLogTerm(LossTerm):
                                   num_classes=inputs.num_classes,
                                   include_background=self.include_background,
                                   class_weights=self.class_weights, reduction=self.reduction)
-        y = inputs.target
-        # (−ln p)^γ read only where the target has mass: 0 (and a zero gradient) elsewhere
-        neg_log = xp.where(y > 0, -prepared.log_probs(self.activation), xp.zeros_like(y))
-        per_class = y * focal_power(xp, neg_log, self.gamma_ce)
+        y, axis = inputs.target, inputs.class_axis
+        log_p = prepared.log_probs(self.activation)
         w = self.label_weights(prepared)
-        if w is not None:
-            per_class = per_class * w
-        ce = xp.sum(per_class, axis=inputs.class_axis, keepdims=True)
+        if inputs.labels is not None:
+            # a label map (one-hot y): one power per pixel, of −ln p at its label
+            neg_log = -xp.sum(select_product(xp, y, log_p), axis=axis, keepdims=True)
+            ce = focal_power(xp, neg_log, self.gamma_ce)
+            if w is not None:
+                ce = xp.sum(y * w, axis=axis, keepdims=True) * ce
+        else:
+            # (−ln p)^γ read only where the target has mass: 0 (and a zero gradient) elsewhere
+            neg_log = xp.where(y > 0, -log_p, xp.zeros_like(y))
+            per_class = y * focal_power(xp, neg_log, self.gamma_ce)
+            if w is not None:
+                per_class = per_class * w
+            ce = xp.sum(per_class, axis=axis, keepdims=True)
         ce_part = weighted_pixel_mean(xp, ce, inputs.weight, reduction=self.reduction)
         return self.dice_weight * dice_part + self.ce_weight * ce_part
 
