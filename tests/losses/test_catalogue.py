@@ -207,7 +207,8 @@ def test_asymmetric_hand_case():
 
 
 def test_penalty_gdl_hand_case_k0_and_bounds():
-    # the GDL hand case of test_loss_family.py: class 0 tp .9, Σp 2, V 1; class 1 tp 1.9, Σp 2, V 3
+    # the GDL hand case of test_loss_family.py: class 0 tp .9, Σp 2, V 1;
+    # class 1 tp 1.9, Σp 2, V 3
     w = np.array([1.0, 1 / 9])
     gdl = 1 - 2 * (w * [0.9, 1.9]).sum() / (w * [3.0, 5.0]).sum()
     for k in (0.0, 1.0, 2.5, 10.0):

@@ -132,9 +132,10 @@ def distance_penalized_cross_entropy(pred, target, /, *, class_axis=-1, activati
     :math:`d_i` the Euclidean distance from pixel :math:`i` to the nearest pixel outside
     :math:`S` (the nearest label change) and :math:`\max_S d` the largest such distance in
     :math:`S`. The weight is thus :math:`2 - 1/\max_S d` next to a boundary (where
-    :math:`d_i` is one pixel) and 1 at the pixels deepest inside each region. With ``activation='sigmoid'`` every channel is one binary problem and
-    :math:`\Phi` is computed inside and outside the channel's foreground alike (the
-    two-class case of the above, per channel). A class that is absent from a sample or
+    :math:`d_i` is one pixel) and 1 at the pixels deepest inside each region. With
+    ``activation='sigmoid'`` every channel is one binary problem and :math:`\Phi` is
+    computed inside and outside the channel's foreground alike (the two-class case of the
+    above, per channel). A class that is absent from a sample or
     fills it has no boundary: :math:`\Phi = 0` there.
 
     The map is computed from the target inside the call (a dense target is read as the

@@ -52,7 +52,7 @@ class TopKCrossEntropyTerm(CrossEntropyTerm):
         # m·ℓ at scored pixels (0 elsewhere), the 'none' output of cross_entropy_loss
         weighted = weighted_pixel_mean(xp, loss, inputs.weight, reduction="none")
         rows = loss.shape[0] if self.per_sample else 1
-        if math.prod(weighted.shape) == 0:  # no pixels (or no samples): 0, like an all-ignored batch
+        if math.prod(weighted.shape) == 0:  # no pixels: 0, like an all-ignored batch
             total = xp.sum(weighted, axis=tuple(range(1, weighted.ndim)))
             return reduce_samples(xp, total, self.reduction) if self.per_sample else xp.sum(total)
         if inputs.weight is not None:
