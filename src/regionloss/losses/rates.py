@@ -113,7 +113,10 @@ class MCCTerm(_RateTerm):
         tn = n - s.tp - s.fp - s.fn
         mcc = soft_matthews(s.tp, s.fp, s.fn, tn, smooth=self.smooth, empty=0.0)
         # no scored pixel (every pixel ignored): loss 0, as every loss of the library
-        mcc = xp.where(xp.asarray(n) > 0, mcc, xp.ones_like(mcc))
+        if isinstance(n, float):
+            mcc = mcc if n > 0 else xp.ones_like(mcc)
+        else:
+            mcc = xp.where(n > 0, mcc, xp.ones_like(mcc))
         if self.smooth == 0:
             # a zero marginal leaves MCC undefined: perfect (MCC 1) without errors, else 0
             undefined = ((s.tp + s.fp <= 0) | (s.tp + s.fn <= 0) | (tn + s.fp <= 0)
