@@ -9,6 +9,11 @@
    prepared inputs and the log-softmax is not left to a compiler). Target ratio <= 1.0
    (the compound costs no more than its two parts).
 
+3. The catalogue: every loss's forward+backward under ``jax.jit(jax.value_and_grad(...))``
+   as a multiple of ``dice_loss`` on the same logits, measured in the same run. Target
+   ratio <= 2 for every loss but the two that sort (top-k cross-entropy and Dice + top-k;
+   the Lovász loss sorts too and is shown for comparison).
+
 Medians of interleaved repeats (``common.time_interleaved``).
 
     python benchmarks/bench_loss_family.py            # the recorded figures
@@ -23,6 +28,23 @@ from common import machine, parse_args, print_comparison, time_interleaved
 
 LOVASZ_TARGET = 1.05
 COMPOUND_TARGET = 1.0
+CATALOGUE_TARGET = 2.0
+#: the catalogue's losses, with the options measured (defaults otherwise)
+CATALOGUE = {
+    "sensitivity_specificity_loss": {},
+    "generalized_wasserstein_dice_loss": {},
+    "generalized_wasserstein_dice_loss GDL": {"weighting_mode": "GDL"},
+    "exp_log_loss": {},
+    "combo_loss": {},
+    "mcc_loss": {},
+    "asymmetric_loss": {},
+    "penalty_generalized_dice_loss": {},
+    "distance_penalized_cross_entropy": {},
+    "topk_cross_entropy": {},
+    "dice_topk_loss": {},
+    "lovasz_softmax_loss": {},
+}
+SORTING = ("topk_cross_entropy", "dice_topk_loss", "lovasz_softmax_loss")
 SHAPE = (8, 256, 256, 4)
 QUICK_SHAPE = (2, 64, 64, 4)
 
@@ -120,6 +142,39 @@ def main(argv=None) -> dict:
     ratios = print_comparison(f"Dice + CE forward (NumPy), logits {shape}", times,
                               baseline="dice_loss + cross_entropy_loss", target=COMPOUND_TARGET)
     results["dice_ce_numpy"] = ratios["dice_ce_loss"]
+
+    # 3. the catalogue, each as a multiple of dice_loss
+    import functools
+
+    import regionloss
+
+    candidates = {"dice_loss": jax.jit(jax.value_and_grad(regionloss.dice_loss))}
+    for label, options in CATALOGUE.items():
+        fn = getattr(regionloss, label.split()[0])
+        candidates[label] = jax.jit(jax.value_and_grad(functools.partial(fn, **options)))
+    for fn in candidates.values():
+        value, grad = fn(logits, labels)
+        assert np.isfinite(float(value)) and bool(jax.numpy.all(jax.numpy.isfinite(grad)))
+    calls = {k: functools.partial(f, logits, labels) for k, f in candidates.items()}
+    # what the distance-penalized loss spends on its maps: the distance transforms of the
+    # N·C class masks alone (forward only: no gradient flows through them)
+    from regionloss.distance_maps import distance_transform
+
+    masks = (labels[:, None] == jax.numpy.arange(shape[-1])[None, :, None, None])
+    masks = masks.reshape((-1,) + shape[1:-1])
+    edt = jax.jit(distance_transform)
+    calls["(distance transforms alone)"] = functools.partial(edt, masks)
+    times = time_interleaved(calls, repeats=args.repeats, warmup=args.warmup)
+    ratios = print_comparison(
+        f"Catalogue forward+backward under jit (JAX), logits {shape}, as a multiple of "
+        f"dice_loss (target <= {CATALOGUE_TARGET:g} except {', '.join(SORTING)})", times,
+        baseline="dice_loss")
+    for label, ratio in ratios.items():
+        if label != "dice_loss" and not label.startswith("("):
+            results[f"catalogue {label}"] = ratio
+    above = [k for k, r in ratios.items()
+             if r > CATALOGUE_TARGET and k not in SORTING and not k.startswith("(")]
+    print(f"  above {CATALOGUE_TARGET:g}x (sorting losses excepted): {above or 'none'}")
     return results
 
 

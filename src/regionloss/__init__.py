@@ -29,6 +29,14 @@ from .losses import (
     lovasz_softmax_loss,
     penalty_generalized_dice_loss,
     tversky_loss,
+    sensitivity_specificity_loss,
+    generalized_wasserstein_dice_loss,
+    exp_log_loss,
+    combo_loss,
+    topk_cross_entropy,
+    dice_topk_loss,
+    mcc_loss,
+    distance_penalized_cross_entropy,
 )
 from .metrics import (
     METRIC_ALIASES,
@@ -64,6 +72,7 @@ from .metrics import (
     surface_metrics,
     to_labels,
     tversky_score,
+    generalized_dice_score,
 )
 from .scoring import ScoreReport, score
 
@@ -120,4 +129,13 @@ __all__ = [
     "to_labels",
     "tversky_loss",
     "tversky_score",
+    "sensitivity_specificity_loss",
+    "generalized_wasserstein_dice_loss",
+    "exp_log_loss",
+    "combo_loss",
+    "topk_cross_entropy",
+    "dice_topk_loss",
+    "mcc_loss",
+    "distance_penalized_cross_entropy",
+    "generalized_dice_score",
 ]

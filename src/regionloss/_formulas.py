@@ -39,6 +39,7 @@ __all__ = [
     "markedness",
     "fowlkes_mallows",
     "prevalence_threshold",
+    "soft_matthews",
 ]
 
 
@@ -225,3 +226,32 @@ def prevalence_threshold(tp, fp, fn, tn, *, empty):
     value = safe_divide(xp, xp.sqrt(tpr * fpr) - fpr, tpr - fpr, float("nan"))
     defined = ((tp + fn) != 0) & ((fp + tn) != 0) & (tpr != fpr)
     return xp.where(defined, value, scalar(xp, empty, value))
+
+
+def _guarded_root(xp, v):
+    """``sqrt(v)`` for ``v > 0``, 0 for ``v <= 0`` (a zero marginal, or rounding just
+    below it), NaN for NaN; the square root only ever sees positive numbers, so its
+    gradient stays finite where ``v`` is 0."""
+    positive = v > 0
+    root = xp.sqrt(xp.where(positive, v, xp.ones_like(v)))
+    return xp.where(positive, root, xp.where(xp.isnan(v), v, xp.zeros_like(v)))
+
+
+def soft_matthews(tp, fp, fn, tn, *, smooth=0.0, empty=0.0):
+    r"""Matthews correlation coefficient of soft counts, each count plus ``smooth``.
+
+    .. math::
+        MCC = \frac{tp\,tn - fp\,fn}{\sqrt{(tp + fp)(tp + fn)(tn + fp)(tn + fn)}},
+        \qquad x \leftarrow x + s \text{ for } x \in \{tp, fp, fn, tn\}
+
+    The loss form of :func:`matthews`: the denominator is a product of guarded square
+    roots (no overflow, and a finite gradient where a marginal is 0); where it is exactly
+    0 (a zero marginal, possible only with ``smooth=0``) the result is ``empty``. NaN
+    counts give NaN.
+    """
+    xp = namespace(tp, fp, fn, tn)
+    if smooth:
+        tp, fp, fn, tn = tp + smooth, fp + smooth, fn + smooth, tn + smooth
+    denominator = ((_guarded_root(xp, tp + fp) * _guarded_root(xp, tp + fn))
+                   * (_guarded_root(xp, tn + fp) * _guarded_root(xp, tn + fn)))
+    return safe_divide(xp, tp * tn - fp * fn, denominator, empty)

@@ -5,10 +5,13 @@ its term (:mod:`regionloss.losses._term`) and evaluates it; :func:`combine` buil
 terms and evaluates them on one set of prepared inputs.
 """
 
-from .compound import CompoundLoss, combine, dice_ce_loss, dice_focal_loss
+from .compound import CompoundLoss, combine, dice_ce_loss, dice_focal_loss, dice_topk_loss
+from .distance_penalized import distance_penalized_cross_entropy
 from .generalized import generalized_dice_loss, penalty_generalized_dice_loss
 from .lovasz import lovasz_hinge_loss, lovasz_softmax_loss
+from .mixed import combo_loss, exp_log_loss
 from .pixelwise import cross_entropy_loss, focal_loss
+from .rates import mcc_loss, sensitivity_specificity_loss
 from .region import (
     asymmetric_loss,
     dice_loss,
@@ -18,6 +21,8 @@ from .region import (
     log_cosh_dice_loss,
     tversky_loss,
 )
+from .topk import topk_cross_entropy
+from .wasserstein import generalized_wasserstein_dice_loss
 
 __all__ = [
     "asymmetric_loss",
@@ -37,4 +42,12 @@ __all__ = [
     "lovasz_softmax_loss",
     "penalty_generalized_dice_loss",
     "tversky_loss",
+    "sensitivity_specificity_loss",
+    "generalized_wasserstein_dice_loss",
+    "exp_log_loss",
+    "combo_loss",
+    "topk_cross_entropy",
+    "dice_topk_loss",
+    "mcc_loss",
+    "distance_penalized_cross_entropy",
 ]

@@ -27,7 +27,9 @@ from .generalized import (
     generalized_dice_loss,
     penalty_generalized_dice_loss,
 )
+from .distance_penalized import DistancePenalizedCETerm, distance_penalized_cross_entropy
 from .lovasz import LovaszHingeTerm, LovaszSoftmaxTerm, lovasz_hinge_loss, lovasz_softmax_loss
+from .mixed import ComboTerm, ExpLogTerm, combo_loss, exp_log_loss
 from .pixelwise import CrossEntropyTerm, FocalTerm, cross_entropy_loss, focal_loss
 from .region import (
     AsymmetricTerm,
@@ -43,8 +45,12 @@ from .region import (
     log_cosh_dice_loss,
     tversky_loss,
 )
+from .rates import MCCTerm, SensitivitySpecificityTerm, mcc_loss, sensitivity_specificity_loss
+from .topk import TopKCrossEntropyTerm, topk_cross_entropy
+from .wasserstein import GeneralizedWassersteinDiceTerm, generalized_wasserstein_dice_loss
 
-__all__ = ["TERM_CLASSES", "combine", "CompoundLoss", "dice_ce_loss", "dice_focal_loss"]
+__all__ = ["TERM_CLASSES", "combine", "CompoundLoss", "dice_ce_loss", "dice_focal_loss",
+           "dice_topk_loss"]
 
 #: The term class of every public loss: what :func:`combine` builds for it. Its fields are
 #: the loss's keyword options, with the same defaults (``tests/test_public_api.py``).
@@ -61,6 +67,13 @@ TERM_CLASSES: dict[Callable, type] = {
     focal_loss: FocalTerm,
     lovasz_softmax_loss: LovaszSoftmaxTerm,
     lovasz_hinge_loss: LovaszHingeTerm,
+    sensitivity_specificity_loss: SensitivitySpecificityTerm,
+    generalized_wasserstein_dice_loss: GeneralizedWassersteinDiceTerm,
+    exp_log_loss: ExpLogTerm,
+    combo_loss: ComboTerm,
+    topk_cross_entropy: TopKCrossEntropyTerm,
+    mcc_loss: MCCTerm,
+    distance_penalized_cross_entropy: DistancePenalizedCETerm,
 }
 
 _SHARED = ("class_axis", "ignore_index", "activation")
@@ -418,3 +431,74 @@ def dice_focal_loss(pred, target, /, *, class_axis=-1, activation="softmax", ign
                       ignore_index=ignore_index, reduction=reduction)
     return CompoundLoss((dice_weight, focal_weight), (dice, focal),
                         ("dice_loss", "focal_loss"))(pred, target, mask=mask)
+
+
+def dice_topk_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore_index=None,
+                   mask=None, include_background=True, class_weights=None, per_sample=True,
+                   smooth_nr=1e-5, smooth_dr=1e-5, squared=False, soft_labels=False, k=10.0,
+                   label_smoothing=0.0, dice_weight=1.0, topk_weight=1.0, reduction="mean"):
+    r"""Dice + top-k cross-entropy, ``dice_weight · Dice + topk_weight · TopK`` (1 and 1).
+
+    .. math::
+        L = \lambda_{dice}\,L_{Dice} + \lambda_{topk}\,L_{TopK}
+
+    with :math:`L_{Dice}` = :func:`regionloss.dice_loss` and :math:`L_{TopK}` =
+    :func:`regionloss.topk_cross_entropy` (the mean cross-entropy of the ``k`` % hardest
+    pixels of the batch), computed on one set of prepared inputs and one log-softmax:
+    nnU-Net's "Dice + TopK" loss. Equal to calling the two losses separately and adding
+    them.
+
+    Parameters
+    ----------
+    pred, target : arrays
+        Logits and an integer label map or dense target (see :func:`dice_loss`).
+    class_axis, activation, ignore_index, mask :
+        Reach both parts (``activation``: 'softmax' or 'sigmoid').
+    include_background, class_weights, per_sample, smooth_nr, smooth_dr, squared, soft_labels :
+        Reach the Dice part only (see :func:`dice_loss`).
+    k : float in (0, 100], default 10
+        Reaches the top-k part (the percentage of pixels kept, pooled over the batch).
+    label_smoothing : float, default 0.0
+        Reaches the top-k part.
+    dice_weight, topk_weight : float >= 0, default 1.0
+    reduction : {'mean', 'sum'}, default 'mean'
+
+    Returns
+    -------
+    array
+        0-d, in ``pred``'s namespace and device.
+
+    See Also
+    --------
+    combine, dice_loss, topk_cross_entropy, dice_ce_loss
+
+    References
+    ----------
+    .. [1] F. Isensee et al., "nnU-Net: a self-configuring method for deep learning-based
+       biomedical image segmentation", Nature Methods 18, 2021 (``DC_and_topk_loss``).
+    .. [2] J. Ma et al., "Loss odyssey in medical image segmentation", Medical Image
+       Analysis 71, 2021 (Dice + TopK among the best compounds).
+
+    Examples
+    --------
+    >>> import numpy as np, regionloss
+    >>> logits = np.zeros((1, 2, 2, 3), dtype=np.float32)
+    >>> labels = np.array([[[0, 1], [2, 2]]])
+    >>> total = regionloss.dice_topk_loss(logits, labels, k=50)
+    >>> parts = (regionloss.dice_loss(logits, labels)
+    ...          + regionloss.topk_cross_entropy(logits, labels, k=50))
+    >>> bool(abs(float(total) - float(parts)) < 1e-6)
+    True
+    """
+    dice_weight, topk_weight = check_nonnegative(dice_weight=dice_weight,
+                                                 topk_weight=topk_weight)
+    check_reduction(reduction, ("mean", "sum"))
+    dice = DiceTerm(class_axis=class_axis, activation=activation, ignore_index=ignore_index,
+                    include_background=include_background, class_weights=class_weights,
+                    per_sample=per_sample, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
+                    squared=squared, soft_labels=soft_labels, reduction=reduction)
+    topk = TopKCrossEntropyTerm(k=k, class_axis=class_axis, activation=activation,
+                                ignore_index=ignore_index, label_smoothing=label_smoothing,
+                                reduction=reduction)
+    return CompoundLoss((dice_weight, topk_weight), (dice, topk),
+                        ("dice_loss", "topk_cross_entropy"))(pred, target, mask=mask)

@@ -17,6 +17,7 @@ from .agreement import (
     prevalence_threshold,
 )
 from .confusion import class_statistics, confusion_matrix, score_confusion
+from .generalized import generalized_dice_score
 from .labels import to_labels
 from .overlap import dice_score, fbeta_score, iou_score, mean_iou, tversky_score
 from .rates import (
@@ -52,6 +53,7 @@ __all__ = [
     "false_positive_rate",
     "fbeta_score",
     "fowlkes_mallows_index",
+    "generalized_dice_score",
     "hausdorff_distance",
     "informedness",
     "iou_score",
