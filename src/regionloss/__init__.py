@@ -11,6 +11,7 @@ and Dask are imported lazily, by the functions that need them.
 
 __version__ = "0.1.0"
 
+from .distance_maps import distance_transform, signed_distance_map
 from .losses import (
     CompoundLoss,
     asymmetric_loss,
@@ -81,6 +82,7 @@ __all__ = [
     "dice_focal_loss",
     "dice_loss",
     "dice_score",
+    "distance_transform",
     "false_discovery_rate",
     "false_negative_rate",
     "false_omission_rate",
@@ -113,6 +115,7 @@ __all__ = [
     "score",
     "score_confusion",
     "ScoreReport",
+    "signed_distance_map",
     "specificity",
     "surface_dice",
     "SURFACE_METRICS",
