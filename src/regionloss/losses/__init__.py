@@ -5,6 +5,7 @@ its term (:mod:`regionloss.losses._term`) and evaluates it; :func:`combine` buil
 terms and evaluates them on one set of prepared inputs.
 """
 
+from .boundary import boundary_loss, hausdorff_dt_loss
 from .compound import CompoundLoss, combine, dice_ce_loss, dice_focal_loss
 from .generalized import generalized_dice_loss, penalty_generalized_dice_loss
 from .lovasz import lovasz_hinge_loss, lovasz_softmax_loss
@@ -21,6 +22,7 @@ from .region import (
 
 __all__ = [
     "asymmetric_loss",
+    "boundary_loss",
     "combine",
     "CompoundLoss",
     "cross_entropy_loss",
@@ -30,6 +32,7 @@ __all__ = [
     "focal_loss",
     "focal_tversky_loss",
     "generalized_dice_loss",
+    "hausdorff_dt_loss",
     "iou_loss",
     "jaccard_loss",
     "log_cosh_dice_loss",

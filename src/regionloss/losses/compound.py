@@ -21,6 +21,7 @@ from typing import Callable, Mapping
 
 from .._validate import check_nonnegative, check_reduction
 from ._term import LossTerm, prepare_terms, term_fields
+from .boundary import BoundaryTerm, HausdorffDTTerm, boundary_loss, hausdorff_dt_loss
 from .generalized import (
     GeneralizedDiceTerm,
     PenaltyGeneralizedDiceTerm,
@@ -61,6 +62,8 @@ TERM_CLASSES: dict[Callable, type] = {
     focal_loss: FocalTerm,
     lovasz_softmax_loss: LovaszSoftmaxTerm,
     lovasz_hinge_loss: LovaszHingeTerm,
+    boundary_loss: BoundaryTerm,
+    hausdorff_dt_loss: HausdorffDTTerm,
 }
 
 _SHARED = ("class_axis", "ignore_index", "activation")
