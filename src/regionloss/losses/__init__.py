@@ -19,14 +19,17 @@ from .region import (
     log_cosh_dice_loss,
     tversky_loss,
 )
+from .topology import cldice_loss, dice_cldice_loss
 
 __all__ = [
     "asymmetric_loss",
     "boundary_loss",
+    "cldice_loss",
     "combine",
     "CompoundLoss",
     "cross_entropy_loss",
     "dice_ce_loss",
+    "dice_cldice_loss",
     "dice_focal_loss",
     "dice_loss",
     "focal_loss",

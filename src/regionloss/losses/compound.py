@@ -44,6 +44,7 @@ from .region import (
     log_cosh_dice_loss,
     tversky_loss,
 )
+from .topology import ClDiceTerm, DiceClDiceTerm, cldice_loss, dice_cldice_loss
 
 __all__ = ["TERM_CLASSES", "combine", "CompoundLoss", "dice_ce_loss", "dice_focal_loss"]
 
@@ -64,6 +65,8 @@ TERM_CLASSES: dict[Callable, type] = {
     lovasz_hinge_loss: LovaszHingeTerm,
     boundary_loss: BoundaryTerm,
     hausdorff_dt_loss: HausdorffDTTerm,
+    cldice_loss: ClDiceTerm,
+    dice_cldice_loss: DiceClDiceTerm,
 }
 
 _SHARED = ("class_axis", "ignore_index", "activation")
