@@ -214,8 +214,9 @@ def boundary_iou(pred, target, /, *, num_classes, dilation_ratio=0.02, average="
 
     **Backends**: the caller's array library, on its device: NumPy, CuPy (on the GPU: the
     erosion is ``cupyx.scipy.ndimage.minimum_filter``, the Euclidean transform CuPy's),
-    JAX (jit-able: every shape is static), PyTorch, array-api-strict. Two and three
-    spatial axes are the intended use (1 also works).
+    JAX (jit-able: every shape is static), PyTorch, array-api-strict, Dask (the Euclidean
+    variant is slow on lazy arrays: their distance transform tries every shift, so compute
+    them first). Two and three spatial axes are the intended use (1 also works).
 
     Parameters
     ----------
