@@ -16,11 +16,11 @@ import math
 
 import numpy as np
 import pytest
+from conftest import HAVE_JAX, assert_matches, finite_difference, to_numpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import regionloss as rl
-from conftest import HAVE_JAX, assert_matches, finite_difference, to_numpy
 
 ndi = pytest.importorskip("scipy.ndimage")
 needs_jax = pytest.mark.skipif(not HAVE_JAX, reason="JAX not installed")

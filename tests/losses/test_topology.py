@@ -12,9 +12,9 @@ import functools
 
 import numpy as np
 import pytest
+from conftest import HAVE_JAX, assert_matches
 
 import regionloss as rl
-from conftest import HAVE_JAX, assert_matches
 
 ndi = pytest.importorskip("scipy.ndimage")
 needs_jax = pytest.mark.skipif(not HAVE_JAX, reason="JAX not installed")

@@ -15,11 +15,11 @@ import math
 
 import numpy as np
 import pytest
+from conftest import HAVE_JAX, assert_matches
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import regionloss as rl
-from conftest import HAVE_JAX, assert_matches
 from regionloss.metrics.boundary_overlap import band_width, boundary_bands
 
 ndi = pytest.importorskip("scipy.ndimage")

@@ -18,6 +18,7 @@ back in the caller's namespace and on its device.
 from __future__ import annotations
 
 import numpy as np
+from array_api_compat import array_namespace
 
 from .._formulas import safe_divide
 from .._kernels.arrays import count_dtype, namespace, result_like, to_numpy
@@ -83,7 +84,7 @@ def _formula(part: str):
     """
 
     def formula(tp, fp, fn, tn, *, empty):
-        xp = namespace(tp)
+        xp = array_namespace(tp)
         reference = tp + fn
         if part == "tprec":
             return safe_divide(xp, fp, tn, empty)
