@@ -364,6 +364,7 @@ def boundary_loss(pred, distance_maps, /, *, target=None, class_axis=-1, activat
     Parameters
     ----------
     {parameters}
+
     {returns}
 
     Raises
@@ -460,6 +461,7 @@ def hausdorff_dt_loss(pred, target, /, *, alpha=2.0, class_axis=-1, activation="
     Parameters
     ----------
     {parameters}
+
     {returns}
 
     Raises
