@@ -26,7 +26,6 @@ import argparse
 import sys
 
 import numpy as np
-
 from bench_distance import _ranges, masks
 from common import machine, print_comparison, time_interleaved
 

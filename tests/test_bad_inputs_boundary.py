@@ -14,9 +14,9 @@ import math
 
 import numpy as np
 import pytest
+from conftest import HAVE_JAX
 
 import regionloss as rl
-from conftest import HAVE_JAX
 
 if HAVE_JAX:
     import jax
