@@ -384,3 +384,13 @@ def test_finite_difference_helper_agrees_for_the_boundary_loss():
     fd = finite_difference(lambda a: rl.boundary_loss(a, MAPS[:1, :3, :4]),
                            LOGITS[:1, :3, :4].copy())
     np.testing.assert_allclose(x.grad.numpy(), fd, rtol=1e-6, atol=1e-10)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from regionloss.losses import boundary, topology
+
+    for module in (boundary, topology):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -291,3 +291,19 @@ def test_jax_jit_and_the_label_policy():
     ignored = TARGET.copy()
     ignored[1, 2, 3] = 255
     assert not np.isnan(np.asarray(f(jnp.asarray(PRED), jnp.asarray(ignored)))).all()
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from regionloss.metrics import boundary_overlap, topology
+
+    modules = [boundary_overlap]
+    try:
+        import skimage  # noqa: F401
+        modules.append(topology)
+    except ImportError:  # pragma: no cover - depends on the environment
+        pass
+    for module in modules:
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
