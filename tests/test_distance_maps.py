@@ -410,7 +410,7 @@ def _signed_map_jax_checks(jax, jnp):
 
 
 @pytest.mark.parametrize("labels, kw, error, match", [
-    (np.zeros((2, 4, 4), np.int64), dict(num_classes=0), ValueError, "num_classes must be >= 1"),
+    (np.zeros((2, 4, 4), np.int64), dict(num_classes=0), ValueError, "num_classes must be an integer >= 1"),
     (np.zeros((2, 4, 4), np.int64), dict(num_classes=2.0), TypeError, "num_classes"),
     (np.zeros((2, 4, 4), np.int64), dict(num_classes=True), TypeError, "num_classes"),
     (np.zeros((2, 4, 4), np.int64), dict(num_classes=2, class_axis=0), ValueError, "class_axis"),
@@ -659,7 +659,7 @@ def test_soft_skeleton_gradients_jax_equal_torch():
 
 
 @pytest.mark.parametrize("kw, error, match", [
-    (dict(iterations=-1, spatial_axes=(1, 2)), ValueError, "iterations must be >= 0"),
+    (dict(iterations=-1, spatial_axes=(1, 2)), ValueError, "iterations must be an integer >= 0"),
     (dict(iterations=1.5, spatial_axes=(1, 2)), TypeError, "iterations"),
     (dict(iterations=1, spatial_axes=(1, 1)), ValueError, "spatial_axes must be distinct"),
     (dict(iterations=1, spatial_axes=(1, 5)), ValueError, "out of range"),

@@ -55,6 +55,7 @@ __all__ = [
     "check_activation_channels",
     "check_class_weights",
     "check_static_real",
+    "check_spacing",
     "is_nan_value",
     "BadLabels",
     "find_bad_labels",
@@ -158,6 +159,50 @@ def check_real(name: str, value, *, minimum: float | None = None,
             bounds = f"a number <= {maximum:g}"
         raise ValueError(f"{name} must be {bounds}; got {value!r}")
     return value
+
+
+def check_spacing(spacing, ndim: int, *, name: str = "spacing"):
+    """``spacing`` as a tuple of ``ndim`` positive finite floats, or ``None`` (unit spacing).
+
+    One number (a Python or NumPy real, or a 0-d array) applies to every spatial axis; a
+    sequence (or 1-d array) must have one entry per spatial axis. A bool, a string or any
+    other value is a ``TypeError``; a wrong length, a non-positive, NaN or infinite entry a
+    ``ValueError``. The caller decides what ``None`` means (1 along every axis).
+    """
+    if spacing is None:
+        return None
+    if isinstance(spacing, numbers.Real) and not isinstance(spacing, bool):
+        values = (spacing,) * ndim
+    elif getattr(spacing, "shape", None) == () and not isinstance(spacing, (str, bytes)):
+        values = (spacing,) * ndim      # a 0-d array: one number for every axis
+    else:
+        try:
+            if isinstance(spacing, (str, bytes, bool)):
+                raise TypeError
+            values = tuple(spacing)
+        except TypeError:
+            raise TypeError(
+                f"{name} must be a positive number or a sequence of {ndim} positive numbers "
+                f"(one per spatial axis); got {spacing!r}") from None
+        if len(values) != ndim:
+            raise ValueError(
+                f"{name} must have one entry per spatial axis: one value per spatial axis "
+                f"({ndim} here), got {len(values)}: {spacing!r}")
+    out = []
+    for v in values:
+        if isinstance(v, (bool, str, bytes)) or not (
+                isinstance(v, numbers.Real) or getattr(v, "shape", None) == ()):
+            raise TypeError(f"{name} entries must be real numbers; got {v!r} in {spacing!r}")
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{name} entries must be real numbers; got {v!r} in {spacing!r}") from None
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{name} entries must be positive and finite (each finite and "
+                             f"> 0); got {v!r} in {spacing!r}")
+        out.append(v)
+    return tuple(out)
 
 
 def check_nonnegative(**values) -> tuple:

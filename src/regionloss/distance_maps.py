@@ -26,15 +26,14 @@ Policies shared by every function here:
 
 from __future__ import annotations
 
-import math
-import numbers
-import operator
 from typing import Any
 
 from array_api_compat import array_namespace
 
+from ._kernels.arrays import comparable_labels
 from ._kernels.distance import euclidean_distance
 from ._kernels.pooling import max_pool, min_pool
+from ._validate import check_ignore_index, check_int, check_spacing
 
 __all__ = [
     "distance_transform",
@@ -55,53 +54,12 @@ def _check_mask_dtype(xp, x, name: str) -> None:
                         f"got dtype {x.dtype}")
 
 
-def _check_spacing(spacing, spatial_ndim: int):
-    """``None`` or a tuple of ``spatial_ndim`` positive finite floats."""
-    if spacing is None:
-        return None
-    if isinstance(spacing, numbers.Real) and not isinstance(spacing, bool):
-        values = (spacing,) * spatial_ndim
-    else:
-        try:
-            if isinstance(spacing, (str, bytes)):
-                raise TypeError
-            values = tuple(spacing)
-        except TypeError:
-            raise TypeError(
-                f"spacing must be a positive number or a sequence of {spatial_ndim} positive "
-                f"numbers (one per spatial axis), got {spacing!r}") from None
-        if len(values) != spatial_ndim:
-            raise ValueError(
-                f"spacing must have one entry per spatial axis ({spatial_ndim}), "
-                f"got {len(values)}: {spacing!r}")
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, numbers.Real):
-            raise TypeError(f"spacing entries must be real numbers, got {v!r}")
-        v = float(v)
-        if not (math.isfinite(v) and v > 0):
-            raise ValueError(f"spacing entries must be positive and finite, got {v!r}")
-        out.append(v)
-    return tuple(out)
-
-
-def _check_int(value, name: str, *, minimum: int) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {value!r}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
 def _check_spatial_axes(spatial_axes, ndim: int, name: str = "spatial_axes"):
-    try:
-        axes = tuple(operator.index(a) for a in spatial_axes)
-    except TypeError:
-        raise TypeError(f"{name} must be a sequence of integers, got {spatial_axes!r}") from None
+    """1 to 3 distinct axes of an ``ndim``-d array, as non-negative ints (each entry
+    checked by the shared :func:`regionloss._validate.check_int`)."""
+    if isinstance(spatial_axes, (str, bytes)) or not hasattr(spatial_axes, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of integers, got {spatial_axes!r}")
+    axes = tuple(check_int(name, a) for a in spatial_axes)
     if not 1 <= len(axes) <= 3:
         raise ValueError(f"{name} must name 1 to 3 axes, got {spatial_axes!r}")
     for a in axes:
@@ -192,7 +150,7 @@ def distance_transform(mask: Any, /, *, spacing=None):
     xp = array_namespace(mask)
     _check_mask_dtype(xp, mask, "mask")
     spatial_ndim = _batch_spatial_ndim(mask, "mask")
-    spacing = _check_spacing(spacing, spatial_ndim)
+    spacing = check_spacing(spacing, spatial_ndim)
     return euclidean_distance(mask, spatial_ndim=spatial_ndim, spacing=spacing)
 
 
@@ -304,10 +262,9 @@ def signed_distance_map(labels: Any, /, *, num_classes: int, spacing=None,
     array([ 2.,  1.,  0., -1., -1.,  0.,  1.])
     """
     xp = array_namespace(labels)
-    num_classes = _check_int(num_classes, "num_classes", minimum=1)
-    class_axis = _check_int(class_axis, "class_axis", minimum=-(2 ** 31))
-    if ignore_index is not None:
-        ignore_index = _check_int(ignore_index, "ignore_index", minimum=-(2 ** 63))
+    num_classes = check_int("num_classes", num_classes, minimum=1)
+    class_axis = check_int("class_axis", class_axis)
+    ignore_index = check_ignore_index(ignore_index)
     dense = xp.isdtype(labels.dtype, ("bool", "real floating"))
     if not dense and not xp.isdtype(labels.dtype, "integral"):
         raise TypeError("labels must be an integer label map or a bool / real floating "
@@ -323,7 +280,7 @@ def signed_distance_map(labels: Any, /, *, num_classes: int, spacing=None,
                          f"(1 .. {out_ndim - 1} or -1 .. -{out_ndim - 1}), got {class_axis}")
     class_axis = class_axis % out_ndim
     spatial_ndim = out_ndim - 2
-    spacing = _check_spacing(spacing, spatial_ndim)
+    spacing = check_spacing(spacing, spatial_ndim)
 
     valid = None
     if dense:
@@ -366,6 +323,7 @@ def _class_masks(xp, labels, num_classes: int, ignore_index):
     A class id or ``ignore_index`` outside the label dtype's range matches no pixel (and
     is never compared: JAX refuses such a Python integer).
     """
+    labels = comparable_labels(xp, labels)   # PyTorch compares no uint16/32/64
     info = xp.iinfo(labels.dtype)
     nowhere = xp.zeros_like(labels, dtype=xp.bool)
     valid = None
@@ -444,7 +402,7 @@ def boundary_distance_field(mask: Any, /, *, spatial_ndim: int, spacing=None):
             or spatial_ndim > mask.ndim:
         raise ValueError(f"spatial_ndim must be 1, 2 or 3 and at most mask.ndim "
                          f"({mask.ndim}), got {spatial_ndim!r}")
-    spacing = _check_spacing(spacing, spatial_ndim)
+    spacing = check_spacing(spacing, spatial_ndim)
     if xp.isdtype(mask.dtype, "bool"):
         fg = mask
     elif xp.isdtype(mask.dtype, "integral"):
@@ -602,7 +560,7 @@ def soft_skeleton(probs: Any, /, *, iterations: int, spatial_axes):
     >>> bool(np.array_equal(soft_skeleton(line, iterations=3, spatial_axes=(1, 2)), line))
     True
     """
-    iterations = _check_int(iterations, "iterations", minimum=0)
+    iterations = check_int("iterations", iterations, minimum=0)
     axes = _check_spatial_axes(spatial_axes, probs.ndim)
     xp = array_namespace(probs)
     if not (probs.dtype == xp.float64 or probs.dtype == xp.float32):

@@ -38,7 +38,7 @@ def test_region_metrics_are_the_metric_table():
     assert REGION_METRICS is regionloss.metrics.METRIC_NAMES
     assert len(REGION_METRICS) == 19
     assert {"dice", "iou", "mcc", "npv", "prevalence_threshold"} <= set(REGION_METRICS)
-    assert BOUNDARY_METRICS == ("hd", "hd95", "asd", "assd", "nsd")
+    assert BOUNDARY_METRICS == ("hd", "hd95", "asd", "assd", "nsd", "boundary_iou", "cldice")
 
 
 def test_metric_names_aliases_and_order():

@@ -118,7 +118,8 @@ def test_public_names():
     assert regionloss.ScoreReport is scoring.ScoreReport
     # one list of names each, owned by the modules that compute them
     assert scoring.REGION_METRICS is regionloss.metrics.METRIC_NAMES
-    assert scoring.BOUNDARY_METRICS == tuple(regionloss.metrics.surface.SURFACE_METRICS)
+    assert scoring.BOUNDARY_METRICS == (tuple(regionloss.metrics.surface.SURFACE_METRICS)
+                                        + ("boundary_iou", "cldice"))
     # no second, different object under regionloss.SURFACE_METRICS's name
     assert not hasattr(scoring, "SURFACE_METRICS")
     assert "SURFACE_METRICS" not in scoring.__all__

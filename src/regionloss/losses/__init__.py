@@ -5,7 +5,14 @@ its term (:mod:`regionloss.losses._term`) and evaluates it; :func:`combine` buil
 terms and evaluates them on one set of prepared inputs.
 """
 
-from .compound import CompoundLoss, combine, dice_ce_loss, dice_focal_loss, dice_topk_loss
+from .boundary import boundary_loss, hausdorff_dt_loss
+from .compound import (
+    CompoundLoss,
+    combine,
+    dice_ce_loss,
+    dice_focal_loss,
+    dice_topk_loss,
+)
 from .distance_penalized import distance_penalized_cross_entropy
 from .generalized import generalized_dice_loss, penalty_generalized_dice_loss
 from .lovasz import lovasz_hinge_loss, lovasz_softmax_loss
@@ -22,19 +29,24 @@ from .region import (
     tversky_loss,
 )
 from .topk import topk_cross_entropy
+from .topology import cldice_loss, dice_cldice_loss
 from .wasserstein import generalized_wasserstein_dice_loss
 
 __all__ = [
     "asymmetric_loss",
+    "boundary_loss",
+    "cldice_loss",
     "combine",
     "CompoundLoss",
     "cross_entropy_loss",
     "dice_ce_loss",
+    "dice_cldice_loss",
     "dice_focal_loss",
     "dice_loss",
     "focal_loss",
     "focal_tversky_loss",
     "generalized_dice_loss",
+    "hausdorff_dt_loss",
     "iou_loss",
     "jaccard_loss",
     "log_cosh_dice_loss",

@@ -21,16 +21,31 @@ from typing import Callable, Mapping
 
 from .._validate import check_nonnegative, check_reduction
 from ._term import LossTerm, prepare_terms, term_fields
+from .boundary import BoundaryTerm, HausdorffDTTerm, boundary_loss, hausdorff_dt_loss
+from .distance_penalized import (
+    DistancePenalizedCETerm,
+    distance_penalized_cross_entropy,
+)
 from .generalized import (
     GeneralizedDiceTerm,
     PenaltyGeneralizedDiceTerm,
     generalized_dice_loss,
     penalty_generalized_dice_loss,
 )
-from .distance_penalized import DistancePenalizedCETerm, distance_penalized_cross_entropy
-from .lovasz import LovaszHingeTerm, LovaszSoftmaxTerm, lovasz_hinge_loss, lovasz_softmax_loss
+from .lovasz import (
+    LovaszHingeTerm,
+    LovaszSoftmaxTerm,
+    lovasz_hinge_loss,
+    lovasz_softmax_loss,
+)
 from .mixed import ComboTerm, ExpLogTerm, combo_loss, exp_log_loss
 from .pixelwise import CrossEntropyTerm, FocalTerm, cross_entropy_loss, focal_loss
+from .rates import (
+    MCCTerm,
+    SensitivitySpecificityTerm,
+    mcc_loss,
+    sensitivity_specificity_loss,
+)
 from .region import (
     AsymmetricTerm,
     DiceTerm,
@@ -45,9 +60,12 @@ from .region import (
     log_cosh_dice_loss,
     tversky_loss,
 )
-from .rates import MCCTerm, SensitivitySpecificityTerm, mcc_loss, sensitivity_specificity_loss
 from .topk import TopKCrossEntropyTerm, topk_cross_entropy
-from .wasserstein import GeneralizedWassersteinDiceTerm, generalized_wasserstein_dice_loss
+from .topology import ClDiceTerm, DiceClDiceTerm, cldice_loss, dice_cldice_loss
+from .wasserstein import (
+    GeneralizedWassersteinDiceTerm,
+    generalized_wasserstein_dice_loss,
+)
 
 __all__ = ["TERM_CLASSES", "combine", "CompoundLoss", "dice_ce_loss", "dice_focal_loss",
            "dice_topk_loss"]
@@ -74,6 +92,10 @@ TERM_CLASSES: dict[Callable, type] = {
     topk_cross_entropy: TopKCrossEntropyTerm,
     mcc_loss: MCCTerm,
     distance_penalized_cross_entropy: DistancePenalizedCETerm,
+    boundary_loss: BoundaryTerm,
+    hausdorff_dt_loss: HausdorffDTTerm,
+    cldice_loss: ClDiceTerm,
+    dice_cldice_loss: DiceClDiceTerm,
 }
 
 _SHARED = ("class_axis", "ignore_index", "activation")

@@ -16,6 +16,7 @@ from .agreement import (
     matthews_corrcoef,
     prevalence_threshold,
 )
+from .boundary_overlap import boundary_iou
 from .confusion import class_statistics, confusion_matrix, score_confusion
 from .generalized import generalized_dice_score
 from .labels import to_labels
@@ -39,12 +40,15 @@ from .surface import (
     surface_dice,
     surface_metrics,
 )
+from .topology import cldice_score
 
 __all__ = [
     "accuracy",
     "average_surface_distance",
     "balanced_accuracy",
+    "boundary_iou",
     "class_statistics",
+    "cldice_score",
     "confusion_matrix",
     "dice_score",
     "false_discovery_rate",

@@ -52,6 +52,7 @@ from .._validate import (
     check_int,
     check_label_range,
     check_real,
+    check_spacing,
     check_zero_division,
     equal_label,
 )
@@ -107,28 +108,9 @@ def _check_arrays(pred, target, ignore_index):
 
 
 def _check_spacing(spacing, ndim: int) -> tuple:
-    if spacing is None:
-        return (1.0,) * ndim
-    if isinstance(spacing, (str, bytes)):
-        raise TypeError(f"spacing must be a number or one number per spatial axis, got {spacing!r}")
-    if _is_real(spacing):
-        values = [float(spacing)] * ndim
-    else:
-        try:
-            values = [float(v) for v in np.asarray(spacing, dtype=np.float64).ravel()]
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"spacing must be a number or one number per spatial axis, got {spacing!r}"
-            ) from exc
-        if np.ndim(spacing) > 1 or len(values) != ndim:
-            raise ValueError(
-                f"spacing must be a number or one value per spatial axis ({ndim} here), "
-                f"got {spacing!r}"
-            )
-    for v in values:
-        if not (math.isfinite(v) and v > 0):
-            raise ValueError(f"spacing values must be finite and > 0, got {spacing!r}")
-    return tuple(values)
+    """The voxel size per spatial axis (the shared rule of :func:`check_spacing`); 1 by
+    default."""
+    return check_spacing(spacing, ndim) or (1.0,) * ndim
 
 
 def _check_tolerance(tolerance, num_classes: int) -> np.ndarray:

@@ -3,7 +3,8 @@
 A case never leaves a worker as masks: it leaves as a ``(C, C)`` int64 confusion matrix from
 :func:`regionloss.confusion_matrix` (rows = reference class, columns = predicted class) and,
 when boundary metrics are asked for, ``C`` values per metric from
-:func:`regionloss.metrics.surface_metrics`. Both are small and exact, so serial, process-pool
+:func:`regionloss.metrics.surface_metrics` (distances), :func:`regionloss.boundary_iou` and
+:func:`regionloss.cldice_score`. Both are small and exact, so serial, process-pool
 and Dask runs give identical results.
 
 Messages name the files at fault and the option to change, as the caller spells it
@@ -23,7 +24,7 @@ from .._kernels.devices import to_backend
 from .._validate import BadLabels, find_bad_labels
 from .errors import ScoringError
 from .matching import Case
-from .options import PYTHON, ScoringOptions, Spelling
+from .options import PYTHON, SHAPE_METRICS, ScoringOptions, Spelling
 from .readers import Mask, read_mask
 
 __all__ = ["CaseSettings", "CaseStats", "score_case", "score_chunk", "sum_confusions",
@@ -176,22 +177,40 @@ def score_case(index: int, case: Case, settings: CaseSettings) -> CaseStats:
 
     surface: dict[str, np.ndarray] = {}
     spacing = None
+    distances = tuple(n for n in settings.surface if n not in SHAPE_METRICS)
     if settings.surface:
+        spacing = _resolve_spacing(settings, pred, target, target_labels.ndim)
+    if distances:
         from ..metrics.surface import surface_metrics
 
-        spacing = _resolve_spacing(settings, pred, target, target_labels.ndim)
         values = surface_metrics(
-            p[None], t[None], num_classes=settings.num_classes, metrics=settings.surface,
+            p[None], t[None], num_classes=settings.num_classes, metrics=distances,
             spacing=spacing, tolerance=settings.tolerance, ignore_index=settings.ignore_index,
             include_background=settings.include_background,
             zero_division=settings.zero_division, empty_distance=settings.empty_distance,
         )
+    else:
+        values = {}
+    values.update(_shape_metrics(p, t, settings))
+    if settings.surface:
         for name in settings.surface:
             row = to_numpy(values[name]).astype(np.float64).reshape(-1)
             if row.shape[0] == settings.num_classes - 1:  # background dropped by the callee
                 row = np.concatenate([[np.nan], row])
             surface[name] = row
     return CaseStats(index, confusion, surface, spacing)
+
+
+def _shape_metrics(p, t, settings: CaseSettings) -> dict[str, Any]:
+    """Boundary IoU and clDice of one case, per class ((1, K) arrays), as asked for."""
+    from ..metrics import boundary_iou, cldice_score
+
+    functions = {"boundary_iou": boundary_iou, "cldice": cldice_score}
+    return {name: functions[name](
+        p[None], t[None], num_classes=settings.num_classes, average="none", per_sample=True,
+        include_background=settings.include_background, ignore_index=settings.ignore_index,
+        zero_division=settings.zero_division, validate=False)
+        for name in settings.surface if name in SHAPE_METRICS}
 
 
 def score_chunk(chunk: Sequence[tuple[int, Case]], settings: CaseSettings) -> list[CaseStats]:

@@ -38,6 +38,8 @@ from .errors import MissingDependencyError, OptionError, ScoringError
 __all__ = [
     "REGION_METRICS",
     "BOUNDARY_METRICS",
+    "SURFACE_METRIC_NAMES",
+    "SHAPE_METRICS",
     "REPORT_FORMATS",
     "Spelling",
     "PYTHON",
@@ -56,9 +58,16 @@ LOWER_IS_BETTER = frozenset({"fpr", "fnr", "fdr", "for", "prevalence_threshold",
 #: Metrics computed from confusion matrices: :data:`regionloss.metrics.METRIC_NAMES` itself
 #: (every row of the metric table; their aliases are accepted too).
 REGION_METRICS = METRIC_NAMES
-#: Boundary metrics, the names of :data:`regionloss.metrics.SURFACE_METRICS` (a dict of
-#: descriptions) as a tuple; computed by :func:`regionloss.metrics.surface_metrics` (SciPy).
-BOUNDARY_METRICS = tuple(_surface.SURFACE_METRICS)
+#: Surface-distance metrics, the names of :data:`regionloss.metrics.SURFACE_METRICS` (a
+#: dict of descriptions) as a tuple; computed by :func:`regionloss.metrics.surface_metrics`
+#: (SciPy).
+SURFACE_METRIC_NAMES = tuple(_surface.SURFACE_METRICS)
+#: Boundary-band and centreline metrics: :func:`regionloss.boundary_iou` (the authors'
+#: band, ``dilation_ratio=0.02``) and :func:`regionloss.cldice_score` (scikit-image).
+SHAPE_METRICS = ("boundary_iou", "cldice")
+#: Every metric computed per case from the masks (2-D and 3-D): surface distances, then
+#: the boundary-band and centreline metrics.
+BOUNDARY_METRICS = SURFACE_METRIC_NAMES + SHAPE_METRICS
 
 #: Report formats by file extension.
 REPORT_FORMATS = {".csv": "csv", ".json": "json", ".md": "markdown", ".markdown": "markdown",
@@ -321,14 +330,24 @@ def check_options(pred, target, /, *, num_classes, metrics=("dice", "iou"),
         empty_distance = _checked(spelling, "empty_distance", check_real, empty_distance,
                                   minimum=0.0, allow_inf=True)
     options = _metric_options(metric_options, names, spelling)
-    if surface:
+    distances = tuple(n for n in surface if n in SURFACE_METRIC_NAMES)
+    if distances:
         try:
             import scipy  # noqa: F401
         except ImportError as exc:
             raise MissingDependencyError(
-                f"boundary metrics ({', '.join(surface)}) need SciPy, which is not installed: "
-                "pip install 'regionloss[surface]'"
+                f"boundary metrics ({', '.join(distances)}) need SciPy, which is not "
+                "installed: pip install 'regionloss[surface]'"
             ) from exc
+    if "cldice" in surface:
+        from .._kernels.skeleton import require_skimage
+
+        try:
+            require_skimage()
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "metric cldice needs scikit-image (its skeletons), which is not installed: "
+                "pip install 'regionloss[topology]'") from exc
     try:
         require_backend(backend)
     except ImportError as exc:
