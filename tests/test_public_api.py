@@ -22,10 +22,15 @@ P = inspect.Parameter
 # The modules whose public functions and classes make up the API.
 PUBLIC_MODULES = [
     "regionloss.losses.region", "regionloss.losses.generalized", "regionloss.losses.pixelwise",
-    "regionloss.losses.lovasz", "regionloss.losses.compound",
+    "regionloss.losses.lovasz", "regionloss.losses.compound", "regionloss.losses.rates",
+    "regionloss.losses.wasserstein", "regionloss.losses.mixed", "regionloss.losses.topk",
+    "regionloss.losses.distance_penalized", "regionloss.losses.boundary",
+    "regionloss.losses.topology",
     "regionloss.metrics.confusion", "regionloss.metrics.overlap", "regionloss.metrics.rates",
     "regionloss.metrics.agreement", "regionloss.metrics.labels",
     "regionloss.metrics.accumulator", "regionloss.metrics.surface",
+    "regionloss.metrics.generalized", "regionloss.metrics.boundary_overlap",
+    "regionloss.metrics.topology", "regionloss.distance_maps",
 ]
 # Defined in a public module, not exported, on purpose: name -> why.
 INTERNAL = {
@@ -48,11 +53,36 @@ INTERNAL = {
     "count_labels": "confusion_matrix with the counting kernel chosen (tests, benchmarks)",
     "score_labels": "the shared body of the metric functions",
     "check_label_maps": "input checks shared by the metric functions",
+    "scored_pixels": "pixel counts of the rate losses",
+    "check_distance_matrix": "option check of the Wasserstein Dice term",
+    "log_one_minus": "log(1 - p) evaluated stably (mixed losses)",
+    "check_ce_class_weights": "option check of the exp-log term",
+    "topk_count": "the static number of pixels the top-k loss keeps",
+    "boundary_penalty": "the distance weight map of the distance-penalized loss",
+    "parameter_docs": "docstring parts of the boundary losses",
+    "fill_parameters": "docstring filler of the boundary losses",
+    "channels_first": "layout helper of the boundary losses",
+    "kept_channels": "class selection of the boundary losses",
+    "pixel_means": "the pixel reduction of the boundary losses",
+    "volume_weights": "the class weights of generalized_dice_score",
+    "band_width": "the band width of boundary IoU",
+    "boundary_bands": "the boundary bands of boundary IoU",
+    "traced_label_check": "the jit-time label flag of boundary IoU",
+    "check_labels": "input checks of boundary IoU",
+    "class_mask": "one class's mask (boundary IoU)",
+    "skeleton_counts": "the skeleton counts of clDice (host kernel)",
+    "boundary_distance_field": "public in regionloss.distance_maps (the HD loss's fields)",
+    "soft_erode": "public in regionloss.distance_maps (soft morphology of clDice)",
+    "soft_dilate": "public in regionloss.distance_maps (soft morphology of clDice)",
+    "soft_skeleton": "public in regionloss.distance_maps (soft morphology of clDice)",
 }
 # Exported under a second name: exported name -> the def's name.
 ALIASES = {"iou_loss": "jaccard_loss"}
 # Arrays a public function takes (positional-only); default ("pred", "target").
 ARRAY_PARAMETERS = {
+    "boundary_loss": ("pred", "distance_maps"),
+    "distance_transform": ("mask",),
+    "signed_distance_map": ("labels",),
     "class_statistics": ("confusion",),
     "score_confusion": ("confusion",),
     "to_labels": ("scores",),
@@ -104,7 +134,8 @@ def test_the_layers_agree():
     """``regionloss`` exports what ``regionloss.losses`` and ``regionloss.metrics`` export,
     and the offline scorer."""
     assert set(rl.__all__) == (set(rl.losses.__all__) | set(rl.metrics.__all__)
-                               | {"score", "ScoreReport"})
+                               | {"score", "ScoreReport", "distance_transform",
+                                  "signed_distance_map"})
     for sub in (rl.losses, rl.metrics):
         for name in sub.__all__:
             assert getattr(sub, name) is getattr(rl, name), name
@@ -260,8 +291,10 @@ def test_every_single_loss_has_a_term_class():
 @pytest.mark.parametrize("func", list(TERM_CLASSES), ids=lambda f: f.__name__)
 def test_term_fields_equal_the_function_options(func):
     term_class = TERM_CLASSES[func]
+    # (arrays passed by keyword are not options: mask, and boundary_loss's label map)
+    arrays = {"mask", "target"} if func.__name__ == "boundary_loss" else {"mask"}
     options = {p.name: p.default for p in inspect.signature(func).parameters.values()
-               if p.kind is P.KEYWORD_ONLY and p.name != "mask"}
+               if p.kind is P.KEYWORD_ONLY and p.name not in arrays}
     fields = term_fields(term_class)
     assert set(fields) == set(options), (
         f"{func.__name__}: only in the term {set(fields) - set(options)}, only in the "

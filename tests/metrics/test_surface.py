@@ -539,7 +539,7 @@ def test_from_kernel_keeps_shape_dtype_and_namespace(backend):
 def test_macro_uses_the_shared_nanmean(monkeypatch):
     """Review finding 2.2: one NaN-aware mean for overlap and boundary metrics."""
     from regionloss import _reduce as _average
-    from regionloss.metrics import surface as surface_mod
+    from regionloss.metrics import _surface_engine as engine
 
     calls = []
 
@@ -547,7 +547,7 @@ def test_macro_uses_the_shared_nanmean(monkeypatch):
         calls.append((tuple(values.shape), axis))
         return _average.nanmean(xp, values, axis, *args, **kwargs)
 
-    monkeypatch.setattr(surface_mod, "nanmean", spy)
+    monkeypatch.setattr(engine, "nanmean", spy)
     pred, target = _empty_cases()
     got = hausdorff_distance(pred, target, num_classes=2, average="macro")
     assert calls == [((4, 2), -1), ((4,), 0)]
@@ -752,10 +752,12 @@ def test_cupy_branches_with_a_numpy_stand_in(monkeypatch):
     target[1][target[1] == 2] = 0
     target[0, :2] = 255
     kw = dict(num_classes=3, spacing=(0.9, 1.2), ignore_index=255)
-    _, got = surface_mod._run(pred, target, specs={
-        "hd95": surface_mod._Spec("hd", q=95.0, mode="max"),
-        "assd": surface_mod._Spec("asd", mode="pooled"),
-        "nsd": surface_mod._Spec("nsd", tolerance=np.full(3, 1.0))},
+    from regionloss.metrics import _surface_engine as engine
+
+    _, got = engine.run(pred, target, specs={
+        "hd95": engine.Spec("hd", q=95.0, mode="max"),
+        "assd": engine.Spec("asd", mode="pooled"),
+        "nsd": engine.Spec("nsd", tolerance=np.full(3, 1.0))},
         include_background=True, zero_division=NAN, empty_distance=None, **kw)
     monkeypatch.undo()
     np.testing.assert_array_equal(got["hd95"], hausdorff_distance(pred, target, percentile=95,

@@ -1,7 +1,7 @@
 """Morphological skeletons of binary masks, on the host, through scikit-image.
 
 The hard clDice score (:func:`regionloss.cldice_score`) compares the skeletons of
-binary masks: :func:`skimage.morphology.skeletonize` (Zhang and Suen's thinning in 2-D,
+binary masks: ``skimage.morphology.skeletonize`` (Zhang and Suen's thinning in 2-D,
 Lee, Kashyap and Chu's in 3-D, scikit-image's defaults). Thinning is a sequential,
 data-dependent algorithm with no array-API (or GPU) counterpart, so the masks are copied
 to the host (:func:`regionloss._kernels.arrays.to_numpy`) and thinned there, one image at

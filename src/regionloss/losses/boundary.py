@@ -340,8 +340,8 @@ def boundary_loss(pred, distance_maps, /, *, target=None, class_axis=-1, activat
     :func:`regionloss.signed_distance_map`), :math:`p` the probabilities after the
     activation and :math:`w` the pixel weights (``mask``, ``ignore_index``; 1 by default).
     Then the mean over the kept classes and over samples. Without weights this is the
-    authors' ``SurfaceLoss``: the mean over (N, |idc|, *spatial) of ``probs[:, idc] *
-    dist[:, idc]`` with ``idc`` the foreground classes.
+    authors' ``SurfaceLoss``: the mean over ``(N, len(idc), *spatial)`` of
+    ``probs[:, idc] * dist[:, idc]`` with ``idc`` the foreground classes.
 
     The loss is linear in :math:`p`; pointwise :math:`\phi (p - y) \ge 0` for a one-hot
     :math:`y`, so it is smallest at the reference, where it equals the (negative) mean of

@@ -220,13 +220,13 @@ def boundary_iou(pred, target, /, *, num_classes, dilation_ratio=0.02, average="
 
     Parameters
     ----------
-    {parameters}
     dilation_ratio : float >= 0, default 0.02
         The band width as a fraction of the image diagonal (the authors' default).
     spacing : float or sequence of float, optional
         Pixel size per spatial axis, ``method="euclidean"`` only.
     method : {"grid", "euclidean"}, default "grid"
         The band rule above.
+    {parameters}
 
     See Also
     --------

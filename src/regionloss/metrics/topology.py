@@ -2,7 +2,7 @@ r"""The hard clDice score (Shit et al.): centreline agreement of two label maps.
 
 For class :math:`c` of a sample, with :math:`P`, :math:`T` the masks ``pred == c``,
 ``target == c`` and :math:`S_P`, :math:`S_T` their skeletons
-(:func:`skimage.morphology.skeletonize`):
+(``skimage.morphology.skeletonize``):
 
 .. math::
     T_{prec} = \frac{|S_P \cap T|}{|S_P|}, \qquad
@@ -111,7 +111,7 @@ def cldice_score(pred, target, /, *, num_classes, average="macro", per_sample=Fa
 
     with :math:`P`, :math:`T` the masks of a class in ``pred`` and ``target`` of one
     sample (axis 0 is always the sample axis: skeletons are taken image by image) and
-    :math:`S_P`, :math:`S_T` their skeletons by :func:`skimage.morphology.skeletonize`
+    :math:`S_P`, :math:`S_T` their skeletons by ``skimage.morphology.skeletonize``
     (Zhang and Suen's thinning in 2-D, Lee et al.'s in 3-D). Topology precision asks the
     predicted centreline to lie inside the reference, topology sensitivity the reference
     centreline inside the prediction. The counts are pooled or averaged like
@@ -133,9 +133,9 @@ def cldice_score(pred, target, /, *, num_classes, average="macro", per_sample=Fa
 
     Parameters
     ----------
-    {parameters}
     part : {"cldice", "tprec", "tsens"}, default "cldice"
         The harmonic mean, or one of its two parts.
+    {parameters}
 
     See Also
     --------
