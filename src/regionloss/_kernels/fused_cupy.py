@@ -89,7 +89,8 @@ class Unsupported(ValueError):
 
 
 FUSED_SOURCE = r"""
-#if defined(__CUDACC__)
+// Full unrolling keeps a pixel's CMAX values in registers (NVRTC, nvcc's device pass).
+#if defined(__CUDACC_RTC__) || defined(__CUDA_ARCH__)
 #define RL_FUSED_UNROLL _Pragma("unroll")
 #else
 #define RL_FUSED_UNROLL
