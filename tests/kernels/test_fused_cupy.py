@@ -571,7 +571,7 @@ def _previous_cupy_path(x, lab, w, class_axis, activation, C, axes, ignore_index
     labels = lab if lab.ndim == nd else cupy.expand_dims(lab, class_axis)
     keep = cupy.ones(labels.shape, bool)
     if ignore_index is not None:
-        keep = ~cupy.asarray(_matches(labels.get(), ignore_index))
+        keep = ~cupy.asarray(_matches(cupy.asnumpy(labels), ignore_index))
     weight = None
     if w is not None:
         ww = w.reshape((1,) * (nd - w.ndim) + tuple(w.shape))
@@ -629,14 +629,15 @@ def test_fused_kernel_matches_reference_on_device(activation, layout, C, label_d
                                            activation=activation, num_classes=C,
                                            sum_axes=axes, ignore_index=ignore_index)
             assert all(isinstance(g, cupy.ndarray) for g in got)
-            check([g.get() for g in got],
+            check([cupy.asnumpy(g) for g in got],
                   reference(logits, labels, pixel, activation=activation,
                             per_sample=per_sample, ignore_index=ignore_index))
             # the previous path: probabilities, one-hot (all 0 for labels out of range)
             prev = _previous_cupy_path(dx, dl, dw, class_axis, activation, C, axes,
                                        ignore_index)
             for g, e in zip(got, prev):
-                np.testing.assert_allclose(g.get(), e.get(), rtol=2e-5, atol=2e-5)
+                np.testing.assert_allclose(cupy.asnumpy(g), cupy.asnumpy(e), rtol=2e-5,
+                                           atol=2e-5)
 
 
 @needs_cupy
@@ -663,9 +664,9 @@ def test_fused_kernel_large_on_device(dtype):
                                                activation="softmax", num_classes=4,
                                                sum_axes=axes, ignore_index=255,
                                                threads=threads, blocks=blocks)
-                check([g.get() for g in got], want, dtype=np.dtype(dtype))
+                check([cupy.asnumpy(g) for g in got], want, dtype=np.dtype(dtype))
                 for g, e in zip(got, prev):
-                    np.testing.assert_allclose(g.get(), e.get(), rtol=1e-5)
+                    np.testing.assert_allclose(cupy.asnumpy(g), cupy.asnumpy(e), rtol=1e-5)
 
 
 @needs_cupy
@@ -689,5 +690,6 @@ def test_fused_losses_match_previous_path_on_device(name, kw, monkeypatch):
     host = fn(logits, labels, **kw)
     assert fused.dtype == previous.dtype == host.dtype
     assert bool(cupy.all(cupy.isfinite(fused)))
-    np.testing.assert_allclose(fused.get(), previous.get(), rtol=2e-5, atol=1e-6)
-    np.testing.assert_allclose(fused.get(), host, rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(cupy.asnumpy(fused), cupy.asnumpy(previous), rtol=2e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(cupy.asnumpy(fused), host, rtol=2e-5, atol=1e-6)

@@ -130,7 +130,7 @@ __device__ __forceinline__ T rl_fused_sigmoid(T v) {
 // in double, p the softmax (ACT 0) or sigmoid (ACT 1) of the logits. CF 0: channels-last
 // (a sample is M pixels of C contiguous logits); CF 1: channels-first (a sample is C planes
 // of M logits). The labels (and weights, with has_weight) are (n_samples, M). A pixel whose
-// label is ignored or whose weight is not > 0 is skipped: its logits are never used.
+// label is ignored or whose weight is not > 0 is skipped: its logits enter no arithmetic.
 // Tiles are blockDim.x pixels, one per thread; C <= CMAX <= blockDim.x.
 // Shared memory: acc (3 * nt doubles) | buf (buf_len T) | wts (nt T) | cls (nt int).
 // `part` is (n_samples, 3, C, gridDim.x); every cell is written once.
@@ -168,19 +168,15 @@ __global__ void rl_fused_soft(const T* __restrict__ x, const L* __restrict__ lab
             const long long left = M - first;
             const int np = left < (long long)nt ? (int)left : nt;
             const long long px = s * M + first + t;     // this thread's pixel, if t < np
-            int k = -1;
-            T wv = (T)0;
+            // every load of the tile is issued before any of its values is tested, so
+            // that their latencies overlap; a skipped pixel's logits are loaded (or
+            // staged) but replaced by 0 before any arithmetic
+            L a = (L)0;
+            T wt = (T)0;
             if (t < np) {
-                const L a = lab[px];
-                if (!(has_ignore && a == ig)) {
-                    const T wt = has_weight ? w[px] : (T)1;
-                    if (wt > (T)0) {                    // (false for NaN)
-                        wv = wt;
-                        k = rl_fused_class((typename rl_fused_wide<L>::type)a, C);
-                    }
-                }
+                a = lab[px];
+                wt = has_weight ? w[px] : (T)1;
             }
-            const bool keep = wv > (T)0;
             T v[CMAX];
             if (CF == 0) {
                 // one coalesced copy of the tile's np * C logits, rows at stride SP
@@ -193,15 +189,24 @@ __global__ void rl_fused_soft(const T* __restrict__ x, const L* __restrict__ lab
                     kk += dr;
                     if (kk >= C) { kk -= C; ++pp; }
                 }
+            } else {
+                const long long base = s * C * M + first + t;
+                RL_FUSED_UNROLL
+                for (int c = 0; c < CMAX; ++c)
+                    v[c] = (t < np && c < C) ? x[base + (long long)c * M] : (T)0;
+            }
+            // the pixel's weight (0: skipped, also for NaN) and class (-1: none)
+            const bool keep = t < np && !(has_ignore && a == ig) && wt > (T)0;
+            const T wv = keep ? wt : (T)0;
+            const int k = keep ? rl_fused_class((typename rl_fused_wide<L>::type)a, C) : -1;
+            if (CF == 0) {
                 __syncthreads();
                 RL_FUSED_UNROLL
                 for (int c = 0; c < CMAX; ++c) v[c] = (keep && c < C) ? buf[t * SP + c] : (T)0;
                 __syncthreads();                        // buf is overwritten below
             } else {
-                const long long base = s * C * M + first + t;
                 RL_FUSED_UNROLL
-                for (int c = 0; c < CMAX; ++c)
-                    v[c] = (keep && c < C) ? x[base + (long long)c * M] : (T)0;
+                for (int c = 0; c < CMAX; ++c) v[c] = keep ? v[c] : (T)0;
             }
             if (keep) {
                 if (ACT == 0) {
