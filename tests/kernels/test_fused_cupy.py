@@ -40,8 +40,6 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
 needs_cupy = pytest.mark.skipif(CUPY_REASON is not None, reason=CUPY_REASON or "")
-needs_cxx = pytest.mark.skipif(not have_cxx(), reason="no host C++ compiler (g++) to "
-                               "emulate the CUDA kernel")
 
 LABEL_DTYPES = [np.uint8, np.int32, np.int64]
 OTHER_LABEL_DTYPES = [np.bool_, np.int8, np.int16, np.uint16, np.uint32, np.uint64]
