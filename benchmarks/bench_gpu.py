@@ -19,10 +19,16 @@ Sections (each skips with its reason when its library or a GPU is missing):
     An accumulator update ``state += counts(pred, target)`` under ``jit`` (JAX) and with
     the CuPy kernel, 64 updates of (8, 1024, 1024): Gpixel/s.
 ``sums``
-    CuPy soft sums ``(Σ p·y, Σ p, Σ y)`` of (16, 1024, 1024, 4) float32, channels-last
-    and channels-first, with and without a per-pixel weight: the one-pass kernel against
-    the plain CuPy expressions; ``sum_over`` against ``cupy.sum``, a matmul against ones,
-    a transposed copy + trailing sum, and split lengths of the two-stage sum.
+    ``fused`` rows first: a CuPy ``dice_loss`` forward on (16, 1024, 1024, 4) float32
+    logits (and the channels-first (16, 4, 1024, 1024)) with int64 labels, the fused
+    statistics (one kernel from logits and labels) against the previous path
+    (probabilities, one-hot, ``soft_sums``; ``sums.USE_FUSED_STATISTICS = False``), also
+    with ``ignore_index``, and the fused kernel alone; ``x bound`` against reading logits
+    and labels once. Then CuPy soft sums ``(Σ p·y, Σ p, Σ y)`` of (16, 1024, 1024, 4)
+    float32, channels-last and channels-first, with and without a per-pixel weight: the
+    one-pass kernel against the plain CuPy expressions; ``sum_over`` against ``cupy.sum``,
+    a matmul against ones, a transposed copy + trailing sum, and split lengths of the
+    two-stage sum.
 ``torch``
     Soft sums forward+backward on torch CUDA: ``soft_sums`` (where-selected) against the
     plain product sums.
@@ -484,9 +490,71 @@ def sec_stream(args):
         raise Skip("neither JAX on an accelerator nor CuPy is available")
 
 
+def sums_fused(args):
+    """CuPy ``dice_loss`` forward with the fused statistics against the previous path."""
+    cupy = cupy_device()
+    import regionloss
+    from regionloss._kernels import fused_cupy as F
+    from regionloss._kernels import sums as S
+
+    shape = (4, 256, 256, 4) if args.quick else (16, 1024, 1024, 4)
+    C = shape[-1]
+    rng = np.random.default_rng(1)
+    x_np = rng.standard_normal(shape, dtype=np.float32)
+    y_np = rng.integers(0, C, size=shape[:-1])
+    y_ig = np.where(rng.random(shape[:-1]) < 0.05, 255, y_np)
+    for layout in ("channels-last", "channels-first"):
+        if layout == "channels-last":
+            x, axis = cupy.asarray(x_np), -1
+        else:
+            x, axis = cupy.ascontiguousarray(cupy.moveaxis(cupy.asarray(x_np), -1, 1)), 1
+        y, yi = cupy.asarray(y_np), cupy.asarray(y_ig)
+        key = f"fused dice_loss forward {tuple(x.shape)} float32 {layout} + int64 labels"
+        bound = (x.nbytes + y.nbytes) / bandwidth()
+        print(f"\n  {key}; read-once bound (logits + labels) {bound * 1e3:.4f} ms", flush=True)
+
+        def loss(labels=y, **kw):
+            return regionloss.dice_loss(x, labels, class_axis=axis, **kw)
+
+        def previous(labels=y, **kw):
+            S.USE_FUSED_STATISTICS = False
+            try:
+                return loss(labels, **kw)
+            finally:
+                S.USE_FUSED_STATISTICS = True
+
+        def kernel_only():
+            return F.soft_stats_from_logits(
+                x, y, None, class_axis=axis, activation="softmax", num_classes=C,
+                sum_axes=tuple(a for a in range(1, x.ndim) if a != axis % x.ndim))
+
+        for kw in ({}, {"ignore_index": 255}):
+            lab = yi if kw else y
+            np.testing.assert_allclose(host(loss(lab, **kw)), host(previous(lab, **kw)),
+                                       rtol=1e-5)
+        base = row(key, "previous path (probabilities, one-hot, soft_sums)",
+                   timeit(previous, cupy_sync, args.repeats), bound=bound)
+        med = row(key, "fused statistics (one kernel from logits + labels)",
+                  timeit(loss, cupy_sync, args.repeats), bound=bound, base=base)
+        note("sums", f"fused_dice_x_bound_{layout}", med / bound)
+        row(key, "fused kernel alone (soft_stats_from_logits)",
+            timeit(kernel_only, cupy_sync, args.repeats), bound=bound, base=base)
+        if layout == "channels-last":
+            base_i = row(key, "previous path, ignore_index=255 (5 %)",
+                         timeit(lambda: previous(yi, ignore_index=255), cupy_sync,
+                                args.repeats), bound=bound)
+            row(key, "fused statistics, ignore_index=255 (5 %)",
+                timeit(lambda: loss(yi, ignore_index=255), cupy_sync, args.repeats),
+                bound=bound, base=base_i)
+        del x, y, yi
+        cupy.get_default_memory_pool().free_all_blocks()
+
+
 def sec_sums(args):
     cupy = cupy_device()
     from regionloss._kernels import sums as S
+
+    sums_fused(args)
 
     shape = (4, 256, 256, 4) if args.quick else (16, 1024, 1024, 4)
     rng = np.random.default_rng(0)

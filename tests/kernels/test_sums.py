@@ -6,7 +6,7 @@
   JAX gradient).
 * The CuPy code (two-stage ``sum_over``, the soft-sums CUDA kernel and its glue) run on
   the CPU through the NumPy stand-in for CuPy and the emulated kernel launcher of
-  ``test_counting_gpu``; the kernel instantiations compile with nvcc where present.
+  ``_cuda_emulation``; the kernel instantiations compile with nvcc where present.
 * On a GPU (skipped elsewhere): CuPy against the reference.
 """
 
@@ -21,7 +21,8 @@ import pytest
 
 from regionloss._kernels import sums as S
 
-from .test_counting_gpu import CUPY_REASON, _have_cxx, fake_cupy
+from ._cuda_emulation import CUPY_REASON, fake_cupy
+from ._cuda_emulation import have_cxx as _have_cxx
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings, strategies as st  # noqa: E402

@@ -28,6 +28,13 @@ autodiff backends, a gradient. Every backend gets the array-API version, except:
   per input instead of autograd's product, broadcast and accumulation kernels. (A weight
   that needs a gradient takes the array-API version.)
 
+:func:`fused_soft_statistics` goes one step further where the target is an integer label
+map and the prediction logits: on CuPy it returns the same three sums from the logits and
+the label map in one kernel (:mod:`regionloss._kernels.fused_cupy`: the activation, the
+one-hot comparison and the sums fused, nothing as large as the logits written); on every
+other backend, and for inputs that kernel does not cover, it returns None and the caller
+takes the probabilities → :func:`soft_sums` path.
+
 References
 ----------
 .. [1] F. Milletari, N. Navab, S.-A. Ahmadi, "V-Net: Fully convolutional neural networks
@@ -43,7 +50,12 @@ import operator
 
 import array_api_compat as aac
 
-__all__ = ["sum_over", "soft_sums", "accumulation_dtype", "SOFT_SOURCE"]
+__all__ = ["sum_over", "soft_sums", "fused_soft_statistics", "accumulation_dtype",
+           "SOFT_SOURCE", "USE_FUSED_STATISTICS"]
+
+# False turns :func:`fused_soft_statistics` off (it then always returns None): the switch
+# the benchmarks and the device tests compare both paths with.
+USE_FUSED_STATISTICS = True
 
 # CuPy sum_over: sums with at least this many outputs, or at most this many elements, go
 # straight to cupy.sum; otherwise the largest summed run is split so that the first sum
@@ -244,6 +256,31 @@ def _generic_soft_sums(xp, probs, target, weight, axes, squared, selected=False)
         yy = w * (y * y if squared else y)
     # (the products are already in the accumulation dtype: plain sums)
     return xp.sum(py, axis=axes), xp.sum(pp, axis=axes), xp.sum(yy, axis=axes)
+
+
+def fused_soft_statistics(logits, labels, weight, *, class_axis, activation, num_classes,
+                          sum_axes, ignore_index=None):
+    """``(Σ w·p·y, Σ w·p, Σ w·y)`` from logits and an integer label map in one pass, or None.
+
+    ``p`` is ``activation`` ('softmax' or 'sigmoid') of ``logits``, ``y`` the one-hot of
+    ``labels`` (the logits' shape with a size-1 class axis, or without it), ``w`` the
+    per-pixel ``weight`` (None: 1) and ``ignore_index``; the sums run over ``sum_axes``
+    (the spatial axes, plus axis 0 when pooled). CuPy only: the one kernel of
+    :func:`regionloss._kernels.fused_cupy.soft_stats_from_logits` (pixel rules there);
+    None on every other backend and for inputs that kernel does not cover, so that the
+    caller computes the probabilities and calls :func:`soft_sums`, whose sums these equal
+    to float32 rounding.
+    """
+    if not aac.is_cupy_array(logits) or not USE_FUSED_STATISTICS:
+        return None
+    from . import fused_cupy
+
+    try:
+        return fused_cupy.soft_stats_from_logits(
+            logits, labels, weight, class_axis=class_axis, activation=activation,
+            num_classes=num_classes, sum_axes=sum_axes, ignore_index=ignore_index)
+    except fused_cupy.Unsupported:
+        return None
 
 
 # --------------------------------------------------------------------------- PyTorch

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from .._inputs import LossInputs, prepare
 from .._kernels.activations import activate, log_sigmoid, log_softmax
 from .._kernels.arrays import align
+from .._kernels.sums import fused_soft_statistics
 from .._stats import SoftStats, soft_statistics
 from .._validate import REDUCTIONS, check_activation_channels, check_options
 
@@ -68,14 +69,29 @@ class Prepared:
         return self._memo[key]
 
     def stats(self, activation, *, per_sample, squared=False, soft_labels=False) -> SoftStats:
-        """Soft statistics, (N, C) per sample or (C,) pooled."""
+        """Soft statistics, (N, C) per sample or (C,) pooled.
+
+        With an integer label map, an activation and the plain sums, the kernel layer may
+        compute them from the logits and the labels in one pass (CuPy); otherwise, and
+        wherever it declines, from the probabilities and the dense target.
+        """
         key = ("stats", activation, per_sample, squared, soft_labels)
         if key not in self._memo:
             inputs = self.inputs
             axes = inputs.spatial_axes if per_sample else (0,) + inputs.spatial_axes
-            self._memo[key] = soft_statistics(
-                self.xp, self.probs(activation), inputs.target, inputs.weight,
-                sum_axes=axes, squared=squared, soft_labels=soft_labels)
+            sums = None
+            if inputs.labels is not None and activation is not None and not (
+                    squared or soft_labels):
+                sums = fused_soft_statistics(
+                    inputs.pred, inputs.labels, inputs.weight, class_axis=inputs.class_axis,
+                    activation=activation, num_classes=inputs.num_classes, sum_axes=axes)
+            if sums is None:
+                self._memo[key] = soft_statistics(
+                    self.xp, self.probs(activation), inputs.target, inputs.weight,
+                    sum_axes=axes, squared=squared, soft_labels=soft_labels)
+            else:
+                tp, p_total, y_total = sums
+                self._memo[key] = SoftStats(tp=tp, fp=p_total - tp, fn=y_total - tp)
         return self._memo[key]
 
     def volumes(self, *, per_sample):
