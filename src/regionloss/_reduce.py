@@ -112,8 +112,11 @@ def reduce_losses(xp, per_class, *, num_classes: int, include_background: bool,
         weights = check_class_weights(xp, class_weights, num_classes, per_class.dtype,
                                       device_of(per_class),
                                       include_background=include_background)[first:]
-    return reduce_samples(xp, class_mean(xp, kept, weights=weights, selected=selected),
-                          reduction)
+    if weights is None and selected is None:
+        per_sample = xp.mean(kept, axis=-1)      # the plain class mean
+    else:
+        per_sample = class_mean(xp, kept, weights=weights, selected=selected)
+    return reduce_samples(xp, per_sample, reduction)
 
 
 def weighted_pixel_mean(xp, loss, weight, *, reduction: str, normaliser=None):

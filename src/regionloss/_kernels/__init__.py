@@ -22,6 +22,11 @@ counting_cupy, counting_jax
     scatter-free formulations (JAX on accelerators).
 sums
     Sums over axes and the one-pass soft statistics (CuPy kernel, PyTorch autograd).
+fused_cupy
+    The soft statistics straight from logits and a label map in one CuPy kernel (the
+    activation, the one-hot comparison and the three sums fused).
+skeleton
+    Skeletons of hard masks for clDice (scikit-image on the host).
 surface
     SciPy / ``cupyx.scipy`` kernels of the boundary metrics.
 distance
