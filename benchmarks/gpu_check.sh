@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# The device check of the GPU kernel layer (src/regionloss/_kernels): run on a CUDA machine
-# from the project's root, with no network. Writes its logs to $OUT (default /tmp/out):
-#   env.log            versions, GPU, what is installed
-#   pytest_device.log  the tests that need a GPU (CuPy kernels, JAX formulations on the GPU)
-#   pytest_kernels.log the rest of tests/kernels with JAX on the GPU (no CPU emulation)
-#   bench_count.log / bench_count.json   bandwidth, CuPy counting, CuPy soft sums
-#   bench_jax.log / bench_jax.json       JAX counting formulations, streaming update, torch
-#   summary.txt        exit status and wall time of every step
-# Every step has a hard timeout; the whole script stays under 6 minutes. Wheels in .whl/
-# (array-api-compat, optional MONAI/smp, as benchmarks' peers) are installed to /tmp/site
-# without network when present.
+# The GPU check of regionloss: run on a CUDA machine from the project's root, with no
+# network, in one call (about 9 minutes). Writes its logs to $OUT (default /tmp/out):
+#   env.log              versions, GPU, what is installed
+#   pytest_device.log    the tests that need a GPU: CuPy counting / sums / fused-statistics
+#                        kernels against their references, JAX formulations on the GPU
+#   bench_cupy.log/.json bandwidth, CuPy counting, CuPy soft sums and fused statistics
+#   peers.log/.json      regionloss against MONAI, smp and torchmetrics on the same tensors
+#                        (the measurement kit in .device/, when it was carried)
+#   bench_jax.log/.json  JAX counting formulations, the streaming update, torch soft sums
+#   pytest_full.log      the whole suite with JAX on the GPU and CuPy present
+#   summary.txt          exit status and wall time of every step
+# Every step has a hard timeout, in the order of what matters most. Wheels in .whl/
+# (array-api-compat, MONAI, smp) are installed to /tmp/site without network when present.
 set -u
 T0=$SECONDS
 OUT=${OUT:-/tmp/out}
@@ -27,11 +29,11 @@ step() {  # step NAME TIMEOUT_S LOG COMMAND...
     timeout --signal=TERM --kill-after=5 "$limit" "$@" > "$OUT/$log" 2>&1
     local rc=$?
     echo "$name: rc=$rc in $((SECONDS - t)) s (log $log)" | tee -a "$SUMMARY"
-    tail -n 25 "$OUT/$log" | grep -v -i warning
+    tail -n "${TAIL:-12}" "$OUT/$log" | grep -v -i warning
 }
 
 if compgen -G ".whl/*.whl" > /dev/null; then
-    step "install wheels" 20 install.log python3 -m pip install -q --no-index --no-deps \
+    step "install wheels" 30 install.log python3 -m pip install -q --no-index --no-deps \
         --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 fi
 
@@ -41,8 +43,8 @@ fi
     python3 - <<'EOF'
 import importlib, sys
 print("python", sys.version.split()[0])
-for m in ("numpy", "array_api_compat", "cupy", "jax", "torch", "torchmetrics", "hypothesis",
-          "pytest", "xdist"):
+for m in ("numpy", "array_api_compat", "cupy", "jax", "torch", "torchmetrics", "monai",
+          "hypothesis", "pytest", "xdist", "skimage", "scipy"):
     try:
         mod = importlib.import_module(m)
         print(m, getattr(mod, "__version__", "?"))
@@ -54,32 +56,37 @@ try:
 except Exception as exc:  # noqa: BLE001
     print("jax devices: error", exc)
 EOF
-    command -v nvcc g++ || true
 } > "$OUT/env.log" 2>&1
 cat "$OUT/env.log"
 
 XDIST=""
-python3 -c "import xdist" 2>/dev/null && XDIST="-n 6"
+python3 -c "import xdist" 2>/dev/null && XDIST="-n 8"
 
-# 1. the tests that need a GPU: CuPy kernels against the pure-CuPy reference over every
-#    integer dtype / C / ignore_index / layout, soft sums and sum_over on CuPy, the JAX
-#    formulations on the GPU (bfloat16 one-hot products exact)
-step "pytest device" 90 pytest_device.log python3 -m pytest tests/kernels -q -p no:cacheprovider \
-    -rfEs $XDIST -k on_device
+# 1. correctness on the device: every GPU kernel against its reference
+TAIL=20 step "pytest device" ${T_DEVICE:-110} pytest_device.log python3 -m pytest tests -q \
+    -p no:cacheprovider -rfEs $XDIST -k on_device
 
-# 2. the rest of tests/kernels with JAX on the GPU (the CPU emulation of the CUDA code and
-#    the hypothesis sweep already ran on the CPU; nvcc runs where it is installed)
-step "pytest kernels (JAX on GPU)" 55 pytest_kernels.log python3 -m pytest tests/kernels -q \
-    -p no:cacheprovider -rfE $XDIST \
-    -k "not on_device and not emulated and not jax_formulations_match_reference"
+# 2. CuPy counting, sums and fused statistics, with the read-once bound
+step "bench cupy" ${T_CUPY:-80} bench_cupy.log python3 benchmarks/bench_gpu.py \
+    --only bw count_cupy sums --json "$OUT/bench_cupy.json"
 
-# 3. benchmarks: counting and sums on CuPy first (the figures that decide defaults), then
-#    JAX formulations, the streaming update and torch
-step "bench cupy" 70 bench_count.log python3 benchmarks/bench_gpu.py \
-    --only bw count_cupy sums --json "$OUT/bench_count.json"
-step "bench jax" 100 bench_jax.log python3 benchmarks/bench_gpu.py \
+# 3. regionloss against its peers on the same tensors (Dice fwd+bwd: JAX, torch vs MONAI
+#    and smp, CuPy forward; per-class IoU: CuPy, JAX, torch vs torchmetrics)
+if [ -f .device/gpu_bench.py ]; then
+    TAIL=60 step "peers" ${T_PEERS:-120} peers.log python3 .device/gpu_bench.py \
+        --only bw loss metrics --json "$OUT/peers.json"
+fi
+
+# 4. JAX formulations, the streaming update, torch soft sums
+step "bench jax" ${T_JAX:-90} bench_jax.log python3 benchmarks/bench_gpu.py \
     --only bw count_jax stream torch --json "$OUT/bench_jax.json"
 
+# 5. the whole suite with JAX on the GPU (the device tests already ran)
+PXDIST=""
+python3 -c "import xdist" 2>/dev/null && PXDIST="-n 12"
+TAIL=30 step "pytest full" ${T_FULL:-130} pytest_full.log python3 -m pytest tests -q \
+    -p no:cacheprovider -rfE $PXDIST -k "not on_device"
+
 echo "total: $((SECONDS - T0)) s" | tee -a "$SUMMARY"
-grep -E "x bound|Gpixel|skipped|Error|error" "$OUT"/bench_*.log | head -n 120
+grep -hE "x bound|Gpixel" "$OUT"/bench_*.log | head -n 60
 exit 0
