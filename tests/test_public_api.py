@@ -312,3 +312,21 @@ def test_docstrings_have_returns_sections():
     for obj in (rl.class_statistics, rl.MetricAccumulator.compute, rl.to_labels,
                 rl.score_confusion, rl.dice_score, rl.confusion_matrix):
         assert "Returns\n" in obj.__doc__ and "-------" in obj.__doc__, obj.__name__
+
+
+# --------------------------------------------------------------------------- type hints
+
+
+@pytest.mark.parametrize("name", sorted(_public_functions()))
+def test_every_exported_function_is_annotated(name):
+    """Every parameter and the return value carry a type hint (the package ships
+    ``py.typed``); arrays are ``regionloss._typing.Array``."""
+    func = getattr(rl, name)
+    sig = inspect.signature(func)
+    bare = [p.name for p in sig.parameters.values() if p.annotation is P.empty]
+    assert not bare, f"{name}: no type hint for {bare}"
+    assert sig.return_annotation is not inspect.Signature.empty, f"{name}: no return hint"
+
+
+def test_the_package_is_typed():
+    assert os.path.isfile(os.path.join(SRC, "py.typed"))

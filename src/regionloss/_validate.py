@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-from typing import Any, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 from ._kernels.arrays import (
     comparable_labels,

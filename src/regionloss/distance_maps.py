@@ -26,13 +26,14 @@ Policies shared by every function here:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from array_api_compat import array_namespace
 
 from ._kernels.arrays import comparable_labels
 from ._kernels.distance import euclidean_distance
 from ._kernels.pooling import max_pool, min_pool
+from ._typing import Array
 from ._validate import check_ignore_index, check_int, check_spacing
 
 __all__ = [
@@ -83,7 +84,8 @@ def _batch_spatial_ndim(x, name: str) -> int:
 # --------------------------------------------------------------------------- transforms
 
 
-def distance_transform(mask: Any, /, *, spacing=None):
+def distance_transform(mask: Any, /, *,
+                       spacing: float | Sequence[float] | None = None) -> Array:
     r"""Exact Euclidean distance transform of every sample of a batch of masks.
 
     For every non-zero element, the Euclidean distance to the nearest zero element of the
@@ -154,8 +156,9 @@ def distance_transform(mask: Any, /, *, spacing=None):
     return euclidean_distance(mask, spatial_ndim=spatial_ndim, spacing=spacing)
 
 
-def signed_distance_map(labels: Any, /, *, num_classes: int, spacing=None,
-                        class_axis: int = -1, ignore_index: int | None = None):
+def signed_distance_map(labels: Any, /, *, num_classes: int,
+                        spacing: float | Sequence[float] | None = None,
+                        class_axis: int = -1, ignore_index: int | None = None) -> Array:
     r"""Per-class signed distance map of the boundary loss (Kervadec et al.).
 
     For every sample and class :math:`c`, with :math:`S` the pixels of class :math:`c`,

@@ -163,7 +163,7 @@ def _check(pred, target, num_classes, ignore_index, per_sample, method):
     jax, jnp = _jax()
     for name, a in (("pred", pred), ("target", target)):
         dt = np.dtype(a.dtype)
-        if not (dt.kind in "iub"):
+        if dt.kind not in "iub":
             raise TypeError(f"{name} must be an integer or bool label map, got dtype {dt}")
     if tuple(pred.shape) != tuple(target.shape):
         raise ValueError(f"pred and target must have the same shape, got pred "

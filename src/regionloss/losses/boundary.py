@@ -25,12 +25,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 from .._formulas import safe_divide
 from .._inputs import _concrete_range
 from .._kernels.arrays import device_of, namespace, to_float
 from .._reduce import reduce_losses
+from .._typing import Array
 from .._validate import ACTIVATIONS, check_spacing
 from ..distance_maps import boundary_distance_field
 from ._docs import COMMON_PARAMETERS
@@ -327,9 +328,11 @@ def _no_target(pred):
         True: a mean over the pixels of each sample, then over samples. False: one mean
         over every pixel of the batch (the same number when no pixel is removed).""",
     _REDUCTION)
-def boundary_loss(pred, distance_maps, /, *, target=None, class_axis=-1, activation="softmax",
-                  include_background=False, ignore_index=None, mask=None, per_sample=True,
-                  reduction="mean"):
+def boundary_loss(pred: Array, distance_maps: Array, /, *, target: Array | None = None,
+                  class_axis: int | None = -1, activation: str | None = "softmax",
+                  include_background: bool = False, ignore_index: int | None = None,
+                  mask: Array | None = None, per_sample: bool = True,
+                  reduction: str = "mean") -> Array:
     r"""Boundary loss (Kervadec et al.): probabilities integrated against signed distance maps.
 
     .. math::
@@ -424,9 +427,12 @@ def boundary_loss(pred, distance_maps, /, *, target=None, class_axis=-1, activat
     spacing : float or sequence of float, optional
         Pixel size per spatial axis for the distance fields (physical units); default 1.
         MONAI has no spacing.""")
-def hausdorff_dt_loss(pred, target, /, *, alpha=2.0, class_axis=-1, activation="softmax",
-                      include_background=False, ignore_index=None, mask=None, per_sample=True,
-                      reduction="mean", spacing=None):
+def hausdorff_dt_loss(pred: Array, target: Array, /, *, alpha: float = 2.0,
+                      class_axis: int | None = -1, activation: str | None = "softmax",
+                      include_background: bool = False, ignore_index: int | None = None,
+                      mask: Array | None = None, per_sample: bool = True,
+                      reduction: str = "mean",
+                      spacing: float | Sequence[float] | None = None) -> Array:
     r"""Hausdorff distance-transform loss (Karimi and Salcudean), MONAI's ``HausdorffDTLoss``.
 
     .. math::

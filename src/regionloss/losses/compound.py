@@ -17,8 +17,9 @@ compounds.
 from __future__ import annotations
 
 import functools
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
+from .._typing import Array
 from .._validate import check_nonnegative, check_reduction
 from ._term import LossTerm, prepare_terms, term_fields
 from .boundary import BoundaryTerm, HausdorffDTTerm, boundary_loss, hausdorff_dt_loss
@@ -187,7 +188,7 @@ class CompoundLoss:
         return total
 
 
-def combine(*terms, **shared) -> CompoundLoss:
+def combine(*terms: tuple, **shared: Any) -> CompoundLoss:
     r"""A weighted sum of losses as one loss, e.g. ``combine((1.0, dice_loss), (1.0, focal_loss))``.
 
     .. math::
@@ -325,10 +326,14 @@ def _check_conflicts(terms: list) -> None:
 # --------------------------------------------------------------------------- ready-made
 
 
-def dice_ce_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore_index=None,
-                 mask=None, include_background=True, class_weights=None, per_sample=True,
-                 smooth_nr=1e-5, smooth_dr=1e-5, squared=False, soft_labels=False,
-                 label_smoothing=0.0, dice_weight=1.0, ce_weight=1.0, reduction="mean"):
+def dice_ce_loss(pred: Array, target: Array, /, *, class_axis: int | None = -1,
+                 activation: str | None = "softmax", ignore_index: int | None = None,
+                 mask: Array | None = None, include_background: bool = True,
+                 class_weights: Sequence[float] | Array | None = None,
+                 per_sample: bool = True, smooth_nr: float = 1e-5, smooth_dr: float = 1e-5,
+                 squared: bool = False, soft_labels: bool = False,
+                 label_smoothing: float = 0.0, dice_weight: float = 1.0,
+                 ce_weight: float = 1.0, reduction: str = "mean") -> Array:
     r"""Dice + cross-entropy, ``dice_weight · Dice + ce_weight · CE`` (nnU-Net's default, 1 and 1).
 
     .. math::
@@ -392,11 +397,15 @@ def dice_ce_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore
         pred, target, mask=mask)
 
 
-def dice_focal_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore_index=None,
-                    mask=None, include_background=True, class_weights=None, per_sample=True,
-                    smooth_nr=1e-5, smooth_dr=1e-5, squared=False, soft_labels=False,
-                    gamma=2.0, alpha=None, dice_weight=1.0, focal_weight=1.0,
-                    reduction="mean"):
+def dice_focal_loss(pred: Array, target: Array, /, *, class_axis: int | None = -1,
+                    activation: str | None = "softmax", ignore_index: int | None = None,
+                    mask: Array | None = None, include_background: bool = True,
+                    class_weights: Sequence[float] | Array | None = None,
+                    per_sample: bool = True, smooth_nr: float = 1e-5,
+                    smooth_dr: float = 1e-5, squared: bool = False,
+                    soft_labels: bool = False, gamma: float = 2.0,
+                    alpha: float | Sequence[float] | None = None, dice_weight: float = 1.0,
+                    focal_weight: float = 1.0, reduction: str = "mean") -> Array:
     r"""Dice + focal loss, ``dice_weight · Dice + focal_weight · Focal``.
 
     .. math::
@@ -455,10 +464,15 @@ def dice_focal_loss(pred, target, /, *, class_axis=-1, activation="softmax", ign
                         ("dice_loss", "focal_loss"))(pred, target, mask=mask)
 
 
-def dice_topk_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore_index=None,
-                   mask=None, include_background=True, class_weights=None, per_sample=True,
-                   smooth_nr=1e-5, smooth_dr=1e-5, squared=False, soft_labels=False, k=10.0,
-                   label_smoothing=0.0, dice_weight=1.0, topk_weight=1.0, reduction="mean"):
+def dice_topk_loss(pred: Array, target: Array, /, *, class_axis: int | None = -1,
+                   activation: str | None = "softmax", ignore_index: int | None = None,
+                   mask: Array | None = None, include_background: bool = True,
+                   class_weights: Sequence[float] | Array | None = None,
+                   per_sample: bool = True, smooth_nr: float = 1e-5,
+                   smooth_dr: float = 1e-5, squared: bool = False,
+                   soft_labels: bool = False, k: float = 10.0, label_smoothing: float = 0.0,
+                   dice_weight: float = 1.0, topk_weight: float = 1.0,
+                   reduction: str = "mean") -> Array:
     r"""Dice + top-k cross-entropy, ``dice_weight · Dice + topk_weight · TopK`` (1 and 1).
 
     .. math::

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 from .._kernels.arrays import device_of
-from ..distance_maps import distance_transform
 from .._reduce import weighted_pixel_mean
+from .._typing import Array
+from ..distance_maps import distance_transform
 from ._term import Prepared
 from .pixelwise import CrossEntropyTerm, none_layout
 
@@ -114,9 +115,15 @@ class DistancePenalizedCETerm(CrossEntropyTerm):
         return out
 
 
-def distance_penalized_cross_entropy(pred, target, /, *, class_axis=-1, activation="softmax",
-                                     ignore_index=None, mask=None, class_weights=None,
-                                     label_smoothing=0.0, spacing=None, reduction="mean"):
+def distance_penalized_cross_entropy(pred: Array, target: Array, /, *,
+                                     class_axis: int | None = -1,
+                                     activation: str | None = "softmax",
+                                     ignore_index: int | None = None,
+                                     mask: Array | None = None,
+                                     class_weights: Sequence[float] | Array | None = None,
+                                     label_smoothing: float = 0.0,
+                                     spacing: float | Sequence[float] | None = None,
+                                     reduction: str = "mean") -> Array:
     r"""Distance-penalized cross-entropy (Caliva et al. 2019).
 
     The cross-entropy of each pixel weighted by :math:`1 + \Phi_i`, with :math:`\Phi` a map

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 from .._formulas import overlap_index
 from .._kernels.arrays import device_of
 from .._reduce import reduce_losses, weighted_pixel_mean
+from .._typing import Array
 from ._term import LossTerm, Prepared
 from .pixelwise import log_not_p, select_product
 from .region import check_class_options, focal_power
@@ -201,11 +202,15 @@ class ComboTerm(LossTerm):
 # --------------------------------------------------------------------------- public losses
 
 
-def exp_log_loss(pred, target, /, *, gamma_dice=0.3, gamma_ce=0.3, dice_weight=0.8,
-                 ce_weight=0.2, ce_class_weights="frequency", class_axis=-1,
-                 activation="softmax", ignore_index=None, mask=None, include_background=True,
-                 class_weights=None, per_sample=True, smooth_nr=1.0, smooth_dr=1.0,
-                 reduction="mean"):
+def exp_log_loss(pred: Array, target: Array, /, *, gamma_dice: float = 0.3,
+                 gamma_ce: float = 0.3, dice_weight: float = 0.8, ce_weight: float = 0.2,
+                 ce_class_weights: str | Sequence[float] | None = "frequency",
+                 class_axis: int | None = -1, activation: str | None = "softmax",
+                 ignore_index: int | None = None, mask: Array | None = None,
+                 include_background: bool = True,
+                 class_weights: Sequence[float] | Array | None = None,
+                 per_sample: bool = True, smooth_nr: float = 1.0, smooth_dr: float = 1.0,
+                 reduction: str = "mean") -> Array:
     r"""Exponential logarithmic loss (Wong et al. 2018): focal-like Dice and cross-entropy.
 
     .. math::
@@ -290,10 +295,13 @@ def exp_log_loss(pred, target, /, *, gamma_dice=0.3, gamma_ce=0.3, dice_weight=0
     return term(pred, target, mask=mask)
 
 
-def combo_loss(pred, target, /, *, alpha=0.5, beta=0.5, one_minus_dice=False, class_axis=-1,
-               activation="softmax", ignore_index=None, mask=None, include_background=True,
-               class_weights=None, per_sample=True, smooth_nr=1e-5, smooth_dr=1e-5,
-               reduction="mean"):
+def combo_loss(pred: Array, target: Array, /, *, alpha: float = 0.5, beta: float = 0.5,
+               one_minus_dice: bool = False, class_axis: int | None = -1,
+               activation: str | None = "softmax", ignore_index: int | None = None,
+               mask: Array | None = None, include_background: bool = True,
+               class_weights: Sequence[float] | Array | None = None,
+               per_sample: bool = True, smooth_nr: float = 1e-5, smooth_dr: float = 1e-5,
+               reduction: str = "mean") -> Array:
     r"""Combo loss (Taghanaki et al. 2019): α · weighted BCE − (1 − α) · Dice.
 
     .. math::

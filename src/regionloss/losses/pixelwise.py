@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 from .._kernels.arrays import device_of
 from .._reduce import weighted_pixel_mean
+from .._typing import Array
 from .._validate import check_activation, check_class_weights, check_real
 from ._term import LossTerm, Prepared
 from .region import focal_power
@@ -242,9 +243,11 @@ class FocalTerm(LossTerm):
         return out
 
 
-def cross_entropy_loss(pred, target, /, *, class_axis=-1, activation="softmax",
-                       ignore_index=None, mask=None, class_weights=None, label_smoothing=0.0,
-                       reduction="mean"):
+def cross_entropy_loss(pred: Array, target: Array, /, *, class_axis: int | None = -1,
+                       activation: str | None = "softmax", ignore_index: int | None = None,
+                       mask: Array | None = None,
+                       class_weights: Sequence[float] | Array | None = None,
+                       label_smoothing: float = 0.0, reduction: str = "mean") -> Array:
     r"""Cross-entropy from logits: softmax (mutually exclusive classes) or binary (sigmoid).
 
     Softmax, per pixel ``i`` with (smoothed) target :math:`q_{ic}` and class weights
@@ -338,8 +341,10 @@ def cross_entropy_loss(pred, target, /, *, class_axis=-1, activation="softmax",
     return term(pred, target, mask=mask)
 
 
-def focal_loss(pred, target, /, *, gamma=2.0, alpha=None, class_axis=-1, activation="softmax",
-               ignore_index=None, mask=None, reduction="mean"):
+def focal_loss(pred: Array, target: Array, /, *, gamma: float = 2.0,
+               alpha: float | Sequence[float] | None = None, class_axis: int | None = -1,
+               activation: str | None = "softmax", ignore_index: int | None = None,
+               mask: Array | None = None, reduction: str = "mean") -> Array:
     r"""Focal loss (Lin et al. 2017) from logits, softmax or sigmoid.
 
     Softmax, per pixel ``i`` (for a label map, only the reference class ``c = y_i``

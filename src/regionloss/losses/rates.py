@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 from .._formulas import safe_divide, soft_matthews
 from .._reduce import reduce_losses
+from .._typing import Array
 from .._validate import ACTIVATIONS
 from ._term import LossTerm, Prepared
 from .region import check_class_options
@@ -133,10 +134,14 @@ class MCCTerm(_RateTerm):
 # --------------------------------------------------------------------------- public losses
 
 
-def sensitivity_specificity_loss(pred, target, /, *, r=0.1, class_axis=-1, activation="softmax",
-                                 ignore_index=None, mask=None, include_background=True,
-                                 class_weights=None, per_sample=True, smooth_dr=1e-5,
-                                 reduction="mean"):
+def sensitivity_specificity_loss(pred: Array, target: Array, /, *, r: float = 0.1,
+                                 class_axis: int | None = -1,
+                                 activation: str | None = "softmax",
+                                 ignore_index: int | None = None, mask: Array | None = None,
+                                 include_background: bool = True,
+                                 class_weights: Sequence[float] | Array | None = None,
+                                 per_sample: bool = True, smooth_dr: float = 1e-5,
+                                 reduction: str = "mean") -> Array:
     r"""Sensitivity-specificity loss (Brosch et al. 2015): weighted mean squared errors.
 
     Per (sample, class), with probabilities :math:`p`, target :math:`y` and pixel weights
@@ -158,9 +163,11 @@ def sensitivity_specificity_loss(pred, target, /, *, r=0.1, class_axis=-1, activ
 
     Parameters
     ----------
-    pred, target, class_axis, activation, ignore_index, mask, include_background, class_weights, per_sample :
+    pred, target, class_axis, activation, ignore_index, mask : see dice_loss
         As :func:`dice_loss` (``activation`` 'softmax' by default; 'sigmoid' for
         independent channels, None for probabilities).
+    include_background, class_weights, per_sample : see dice_loss
+        As :func:`dice_loss`.
     r : float in [0, 1], default 0.1
         The weight of the sensitivity term (the SegLoss collection's value; Brosch et al.
         tune it to their data).
@@ -201,7 +208,7 @@ def sensitivity_specificity_loss(pred, target, /, *, r=0.1, class_axis=-1, activ
     >>> y = np.array([[1, 1, 0, 0]])
     >>> loss = regionloss.sensitivity_specificity_loss(p, y, class_axis=None, activation=None,
     ...                                                smooth_dr=0.0)
-    >>> round(float(loss), 4)                          # 0.1 · (0.04 + 0.16)/2 + 0.9 · (0.01 + 0.09)/2
+    >>> round(float(loss), 4)      # 0.1 · (0.04 + 0.16)/2 + 0.9 · (0.01 + 0.09)/2
     0.055
     """
     term = SensitivitySpecificityTerm(
@@ -211,9 +218,11 @@ def sensitivity_specificity_loss(pred, target, /, *, r=0.1, class_axis=-1, activ
     return term(pred, target, mask=mask)
 
 
-def mcc_loss(pred, target, /, *, class_axis=-1, activation="softmax", ignore_index=None,
-             mask=None, include_background=True, class_weights=None, per_sample=False,
-             smooth=1e-5, reduction="mean"):
+def mcc_loss(pred: Array, target: Array, /, *, class_axis: int | None = -1,
+             activation: str | None = "softmax", ignore_index: int | None = None,
+             mask: Array | None = None, include_background: bool = True,
+             class_weights: Sequence[float] | Array | None = None, per_sample: bool = False,
+             smooth: float = 1e-5, reduction: str = "mean") -> Array:
     r"""Matthews correlation coefficient loss (Abhishek & Hamarneh 2021): ``1 − MCC``.
 
     Per class (one-vs-rest), on soft counts with pixel weights :math:`w`:

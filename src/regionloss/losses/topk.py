@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import ClassVar
+from typing import ClassVar, Sequence
 
 from .._formulas import safe_divide
 from .._reduce import reduce_samples, weighted_pixel_mean
+from .._typing import Array
 from .._validate import check_real
 from ._term import Prepared
 from .pixelwise import CrossEntropyTerm
@@ -74,9 +75,12 @@ class TopKCrossEntropyTerm(CrossEntropyTerm):
         return reduce_samples(xp, per_row, self.reduction)
 
 
-def topk_cross_entropy(pred, target, /, *, k=10.0, class_axis=-1, activation="softmax",
-                       ignore_index=None, mask=None, class_weights=None, label_smoothing=0.0,
-                       per_sample=False, reduction="mean"):
+def topk_cross_entropy(pred: Array, target: Array, /, *, k: float = 10.0,
+                       class_axis: int | None = -1, activation: str | None = "softmax",
+                       ignore_index: int | None = None, mask: Array | None = None,
+                       class_weights: Sequence[float] | Array | None = None,
+                       label_smoothing: float = 0.0, per_sample: bool = False,
+                       reduction: str = "mean") -> Array:
     r"""Top-k cross-entropy: the mean of the largest k % of the per-pixel cross-entropies.
 
     .. math::

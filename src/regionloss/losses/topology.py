@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from .._formulas import overlap_index, safe_divide
 from .._reduce import reduce_losses, reduce_samples
+from .._typing import Array
 from .._validate import ACTIVATIONS, check_int
 from ..distance_maps import soft_skeleton
 from ._term import LossTerm, Prepared
@@ -161,9 +162,12 @@ _OPTIONS = (
 
 
 @fill_parameters("pred", "target", _ITERATIONS, *_OPTIONS)
-def cldice_loss(pred, target, /, *, iterations=3, class_axis=-1, activation="softmax",
-                include_background=True, ignore_index=None, mask=None, per_sample=True,
-                per_class=False, smooth_nr=1.0, smooth_dr=1.0, smooth=1e-4, reduction="mean"):
+def cldice_loss(pred: Array, target: Array, /, *, iterations: int = 3,
+                class_axis: int | None = -1, activation: str | None = "softmax",
+                include_background: bool = True, ignore_index: int | None = None,
+                mask: Array | None = None, per_sample: bool = True, per_class: bool = False,
+                smooth_nr: float = 1.0, smooth_dr: float = 1.0, smooth: float = 1e-4,
+                reduction: str = "mean") -> Array:
     r"""Soft clDice loss (Shit et al.), MONAI's ``SoftclDiceLoss``.
 
     With :math:`S_P`, :math:`S_Y` the soft skeletons of the probabilities :math:`p` and of
@@ -241,10 +245,13 @@ def cldice_loss(pred, target, /, *, iterations=3, class_axis=-1, activation="sof
         per-sample total ``(1 − α) mean_c Dice + α clDice``, (N,); per (sample, kept
         class), (N, K), with ``per_class=True``; without the sample axis for
         ``per_sample=False``.""")
-def dice_cldice_loss(pred, target, /, *, alpha=0.5, iterations=3, class_axis=-1,
-                     activation="softmax", include_background=True, ignore_index=None,
-                     mask=None, per_sample=True, per_class=False, smooth_nr=1.0, smooth_dr=1.0,
-                     smooth=1e-4, reduction="mean"):
+def dice_cldice_loss(pred: Array, target: Array, /, *, alpha: float = 0.5,
+                     iterations: int = 3, class_axis: int | None = -1,
+                     activation: str | None = "softmax", include_background: bool = True,
+                     ignore_index: int | None = None, mask: Array | None = None,
+                     per_sample: bool = True, per_class: bool = False,
+                     smooth_nr: float = 1.0, smooth_dr: float = 1.0, smooth: float = 1e-4,
+                     reduction: str = "mean") -> Array:
     r"""Dice + soft clDice (Shit et al.), MONAI's ``SoftDiceclDiceLoss``.
 
     .. math::

@@ -12,11 +12,12 @@ Dice ratio of them, per sample.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 from .._formulas import safe_divide
 from .._kernels.arrays import device_of
 from .._reduce import reduce_samples
+from .._typing import Array
 from ._docs import REDUCTION_PER_SAMPLE
 from ._term import LossTerm, Prepared
 
@@ -129,11 +130,15 @@ class GeneralizedWassersteinDiceTerm(LossTerm):
         return reduce_samples(prepared.xp, self.per_sample_loss(prepared), self.reduction)
 
 
-def generalized_wasserstein_dice_loss(pred, target, /, *, dist_matrix=None,
-                                      weighting_mode="default", class_axis=-1,
-                                      activation="softmax", ignore_index=None, mask=None,
-                                      per_sample=True, smooth_nr=1e-5, smooth_dr=1e-5,
-                                      reduction="mean"):
+def generalized_wasserstein_dice_loss(pred: Array, target: Array, /, *,
+                                      dist_matrix: Array | Sequence[Sequence[float]] | None = None,
+                                      weighting_mode: str = "default",
+                                      class_axis: int | None = -1,
+                                      activation: str | None = "softmax",
+                                      ignore_index: int | None = None,
+                                      mask: Array | None = None, per_sample: bool = True,
+                                      smooth_nr: float = 1e-5, smooth_dr: float = 1e-5,
+                                      reduction: str = "mean") -> Array:
     r"""Generalized Wasserstein Dice loss (Fidon et al. 2017), per sample.
 
     With :math:`M` the class-distance matrix divided by its maximum, per pixel :math:`i`

@@ -21,6 +21,7 @@ JAX also under ``jax.jit``, PyTorch, ...): the erosion is a min-pool of the kern
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from .._kernels.arrays import (
     comparable_labels,
@@ -31,6 +32,7 @@ from .._kernels.arrays import (
 )
 from .._kernels.distance import euclidean_distance
 from .._kernels.pooling import min_pool
+from .._typing import Array
 from .._validate import (
     check_average,
     check_choice,
@@ -179,10 +181,13 @@ def class_mask(xp, labels, c: int, valid):
 
 
 @fill_doc("macro")
-def boundary_iou(pred, target, /, *, num_classes, dilation_ratio=0.02, average="macro",
-                 per_sample=False, include_background=True, ignore_index=None,
-                 zero_division=float("nan"), return_defined=False, validate=True,
-                 spacing=None, method="grid"):
+def boundary_iou(pred: Array, target: Array, /, *, num_classes: int,
+                 dilation_ratio: float = 0.02, average: str | None = "macro",
+                 per_sample: bool = False, include_background: bool = True,
+                 ignore_index: int | None = None, zero_division: float = float("nan"),
+                 return_defined: bool = False, validate: bool = True,
+                 spacing: float | Sequence[float] | None = None,
+                 method: str = "grid") -> Array | tuple[Array, Array]:
     r"""Boundary IoU (Cheng et al.) of integer label maps, per class.
 
     .. math::

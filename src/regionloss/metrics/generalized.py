@@ -19,6 +19,7 @@ import math
 from .._formulas import safe_divide, scalar
 from .._kernels.arrays import count_float_dtype
 from .._reduce import nan_sum_count, nanmean
+from .._typing import Array
 from .._validate import check_choice, check_flags, check_zero_division
 from .confusion import _class_counts, check_label_maps
 
@@ -48,10 +49,12 @@ def volume_weights(xp, reference, *, weighting, absent_class_weight):
     return xp.where(present, finite, largest)
 
 
-def generalized_dice_score(pred, target, /, *, num_classes, weighting="square",
-                           absent_class_weight="max", per_sample=True, reduction="mean",
-                           include_background=True, ignore_index=None,
-                           zero_division=float("nan"), validate=True):
+def generalized_dice_score(pred: Array, target: Array, /, *, num_classes: int,
+                           weighting: str = "square", absent_class_weight: str = "max",
+                           per_sample: bool = True, reduction: str = "mean",
+                           include_background: bool = True, ignore_index: int | None = None,
+                           zero_division: float = float("nan"),
+                           validate: bool = True) -> Array:
     r"""Generalized Dice score (Sudre et al. 2017) of integer label maps.
 
     .. math::

@@ -43,6 +43,7 @@ import numpy as np
 
 from .._kernels import surface as _k
 from .._kernels.arrays import result_like
+from .._typing import Array
 from .._validate import (
     check_bool,
     check_choice,
@@ -130,13 +131,13 @@ def _check_combine(combine, allowed, name="combine") -> str:
 # --------------------------------------------------------------------------- public API
 
 
-def hausdorff_distance(pred, target, /, *, num_classes: int, spacing=None,
+def hausdorff_distance(pred: Array, target: Array, /, *, num_classes: int,
+                       spacing: float | Sequence[float] | None = None,
                        percentile: float = 100.0, combine: str = "max",
                        directed: bool = False, ignore_index: int | None = None,
-                       include_background: bool = True,
-                       zero_division: float = float("nan"),
+                       include_background: bool = True, zero_division: float = float("nan"),
                        empty_distance: float | None = None, average: str = "none",
-                       per_sample: bool = True):
+                       per_sample: bool = True) -> Array:
     r"""Hausdorff distance (HD, or HD95 with ``percentile=95``) per (sample, class).
 
     With :math:`d(a, B) = \min_{b \in B} \lVert (a - b) \cdot s \rVert_2` the physical
@@ -235,13 +236,14 @@ def hausdorff_distance(pred, target, /, *, num_classes: int, spacing=None,
     return finish(mod, out["hd"], average, result_like(pred, target))
 
 
-def average_surface_distance(pred, target, /, *, num_classes: int, spacing=None,
+def average_surface_distance(pred: Array, target: Array, /, *, num_classes: int,
+                             spacing: float | Sequence[float] | None = None,
                              symmetric: bool = True, combine: str = "pooled",
                              ignore_index: int | None = None,
                              include_background: bool = True,
                              zero_division: float = float("nan"),
                              empty_distance: float | None = None, average: str = "none",
-                             per_sample: bool = True):
+                             per_sample: bool = True) -> Array:
     r"""Average (symmetric) surface distance, ASD / ASSD, per (sample, class).
 
     With :math:`D_P = \{d(a, \partial T)\}_{a \in \partial P}` and
@@ -302,10 +304,12 @@ def average_surface_distance(pred, target, /, *, num_classes: int, spacing=None,
     return finish(mod, out["asd"], average, result_like(pred, target))
 
 
-def surface_dice(pred, target, /, *, num_classes: int, tolerance, spacing=None,
+def surface_dice(pred: Array, target: Array, /, *, num_classes: int,
+                 tolerance: float | Sequence[float] | None,
+                 spacing: float | Sequence[float] | None = None,
                  ignore_index: int | None = None, include_background: bool = True,
                  zero_division: float = float("nan"), empty_distance: float | None = None,
-                 average: str = "none", per_sample: bool = True):
+                 average: str = "none", per_sample: bool = True) -> Array:
     r"""Normalised surface Dice (NSD) at a tolerance, per (sample, class).
 
     The fraction of both surfaces' voxels that lie within ``tolerance`` (inclusive) of the
@@ -367,10 +371,12 @@ def surface_dice(pred, target, /, *, num_classes: int, tolerance, spacing=None,
     return finish(mod, out["nsd"], average, result_like(pred, target))
 
 
-def surface_metrics(pred, target, /, *, num_classes: int,
-                    metrics: Sequence[str] | str = ("hd95", "assd", "nsd"), spacing=None,
-                    tolerance=None, ignore_index: int | None = None,
-                    include_background: bool = True, zero_division: float = float("nan"),
+def surface_metrics(pred: Array, target: Array, /, *, num_classes: int,
+                    metrics: Sequence[str] | str = ("hd95", "assd", "nsd"),
+                    spacing: float | Sequence[float] | None = None,
+                    tolerance: float | Sequence[float] | None = None,
+                    ignore_index: int | None = None, include_background: bool = True,
+                    zero_division: float = float("nan"),
                     empty_distance: float | None = None) -> dict[str, Any]:
     """Several boundary metrics from one pass: one distance transform per mask for all.
 

@@ -25,6 +25,7 @@ from .._kernels.arrays import count_dtype, namespace, result_like, to_numpy
 from .._kernels.skeleton import skeletonize
 from .._kernels.surface import from_kernel
 from .._reduce import average_classes, average_samples
+from .._typing import Array
 from .._validate import (
     check_average,
     check_choice,
@@ -99,9 +100,12 @@ def _formula(part: str):
 
 
 @fill_doc("macro")
-def cldice_score(pred, target, /, *, num_classes, average="macro", per_sample=False,
-                 include_background=True, ignore_index=None, zero_division=float("nan"),
-                 return_defined=False, validate=True, part="cldice"):
+def cldice_score(pred: Array, target: Array, /, *, num_classes: int,
+                 average: str | None = "macro", per_sample: bool = False,
+                 include_background: bool = True, ignore_index: int | None = None,
+                 zero_division: float = float("nan"), return_defined: bool = False,
+                 validate: bool = True,
+                 part: str = "cldice") -> Array | tuple[Array, Array]:
     r"""Hard clDice (Shit et al.): the centreline Dice of integer label maps, per class.
 
     .. math::
