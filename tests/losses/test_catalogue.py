@@ -428,6 +428,24 @@ def test_combo_softmax_identities():
     assert np.isfinite(float(rl.combo_loss(big.astype(np.float32), Y)))
 
 
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
+def test_combo_label_map_equals_one_hot_target(activation):
+    # a label map takes a one-term-per-element path, a dense target the two products:
+    # one formula, the same value, and (JAX) the same gradient
+    opts = dict(activation=activation, beta=0.7, ignore_index=None)
+    dense = rl.combo_loss(X, np.eye(3)[Y], **opts)
+    assert float(dense) == pytest.approx(float(rl.combo_loss(X, Y, **opts)), rel=1e-12)
+    if HAVE_JAX:
+        jax = _jax()
+        import jax.numpy as jnp
+
+        g_map = jax.grad(lambda x: rl.combo_loss(x, jnp.asarray(Y), **opts))(jnp.asarray(X))
+        g_dense = jax.grad(lambda x: rl.combo_loss(x, jnp.asarray(np.eye(3)[Y]), **opts))(
+            jnp.asarray(X))
+        np.testing.assert_allclose(np.asarray(g_map), np.asarray(g_dense), rtol=1e-10,
+                                   atol=1e-14)
+
+
 # =========================================================================== Wu et al.
 
 
@@ -722,3 +740,21 @@ def test_property_finite_and_layout_independent(case, name):
     first = float(fn(np.moveaxis(x, -1, 1), y, class_axis=1))
     assert np.isfinite(last)
     assert first == pytest.approx(last, rel=1e-10, abs=1e-12)
+
+
+def test_log_one_minus_edges():
+    from regionloss.losses.mixed import log_one_minus
+
+    log_p = np.array([-1e-8, np.log(0.5), -50.0, 0.0, np.nan, -np.inf])
+    got = log_one_minus(np, log_p)
+    np.testing.assert_allclose(got[:3], [np.log(1e-8), np.log(0.5), np.log1p(-np.exp(-50.0))],
+                               rtol=1e-7, atol=1e-15)
+    assert got[3] == -np.inf and np.isnan(got[4]) and got[5] == 0.0
+    if HAVE_JAX:
+        jax = _jax()
+        import jax.numpy as jnp
+
+        # p = 1 exactly: −inf with a zero, not NaN, gradient once selected away
+        grad = jax.grad(lambda v: jnp.sum(jnp.where(v < 0, log_one_minus(jnp, v), 0.0)))(
+            jnp.asarray([0.0, -0.5]))
+        assert np.all(np.isfinite(np.asarray(grad))) and float(grad[0]) == 0.0

@@ -32,13 +32,12 @@ __all__ = [
 
 def log_one_minus(xp, log_p):
     r""":math:`\log(1 - p)` from :math:`\log p`, as ``log(-expm1(log p))``: exact down to
-    the smallest :math:`1 - p` the dtype holds. Where :math:`\log p = 0` exactly
-    (:math:`p = 1`) it is :math:`-\infty`, with a zero (not NaN) gradient; NaN stays NaN."""
-    below = log_p < 0
-    safe = xp.where(below, log_p, -xp.ones_like(log_p))
-    value = xp.log(-xp.expm1(safe))
-    limit = xp.where(xp.isnan(log_p), log_p, xp.full_like(log_p, -float("inf")))
-    return xp.where(below, value, limit)
+    the smallest :math:`1 - p` the dtype holds. Where :math:`\log p \ge 0`
+    (:math:`p = 1`) it is :math:`-\infty`, with a zero (not NaN) gradient; NaN stays NaN
+    (``log_p >= 0`` is False for NaN, which then flows through the ``expm1``)."""
+    at_one = log_p >= 0
+    value = xp.log(-xp.expm1(xp.where(at_one, -xp.ones_like(log_p), log_p)))
+    return xp.where(at_one, xp.full_like(log_p, -float("inf")), value)
 
 
 def _dice(stats, smooth_nr, smooth_dr):
@@ -187,8 +186,11 @@ class ComboTerm(LossTerm):
         log_q = (log_not_p(xp, inputs.pred, log_p) if self.activation == "sigmoid"
                  else log_one_minus(xp, log_p))
         y = inputs.target
-        bce = -(self.beta * select_product(xp, y, log_p)
-                + (1.0 - self.beta) * select_product(xp, 1.0 - y, log_q))
+        if inputs.labels is not None:   # one-hot y: one of the two terms per element
+            bce = -xp.where(y > 0, self.beta * log_p, (1.0 - self.beta) * log_q)
+        else:
+            bce = -(self.beta * select_product(xp, y, log_p)
+                    + (1.0 - self.beta) * select_product(xp, 1.0 - y, log_q))
         if not self.include_background:
             index = [slice(None)] * bce.ndim
             index[inputs.class_axis] = slice(1, None)
