@@ -156,6 +156,15 @@ def main(argv=None) -> dict:
         value, grad = fn(logits, labels)
         assert np.isfinite(float(value)) and bool(jax.numpy.all(jax.numpy.isfinite(grad)))
     calls = {k: functools.partial(f, logits, labels) for k, f in candidates.items()}
+    # the same loss with its maps computed once (distance_penalty_map) and passed in
+    maps = regionloss.distance_penalty_map(labels, num_classes=shape[-1])
+    with_maps = jax.jit(jax.value_and_grad(
+        lambda x, y, m: regionloss.distance_penalized_cross_entropy(x, y, penalty_maps=m)))
+    np.testing.assert_allclose(float(with_maps(logits, labels, maps)[0]),
+                               float(candidates["distance_penalized_cross_entropy"](
+                                   logits, labels)[0]), rtol=1e-5)
+    calls["distance_penalized_cross_entropy, penalty_maps"] = functools.partial(
+        with_maps, logits, labels, maps)
     # what the distance-penalized loss spends on its maps: the distance transforms of the
     # N·C class masks alone (forward only: no gradient flows through them)
     from regionloss.distance_maps import distance_transform

@@ -59,6 +59,8 @@ INTERNAL = {
     "check_ce_class_weights": "option check of the exp-log term",
     "topk_count": "the static number of pixels the top-k loss keeps",
     "boundary_penalty": "the distance weight map of the distance-penalized loss",
+    "class_regions": "the checked class masks of a label map or one-hot target (maps)",
+    "from_channels_first": "layout helper of the distance maps",
     "parameter_docs": "docstring parts of the boundary losses",
     "fill_parameters": "docstring filler of the boundary losses",
     "channels_first": "layout helper of the boundary losses",
@@ -83,6 +85,7 @@ ARRAY_PARAMETERS = {
     "boundary_loss": ("pred", "distance_maps"),
     "distance_transform": ("mask",),
     "signed_distance_map": ("labels",),
+    "distance_penalty_map": ("target",),
     "class_statistics": ("confusion",),
     "score_confusion": ("confusion",),
     "to_labels": ("scores",),
@@ -135,7 +138,7 @@ def test_the_layers_agree():
     and the offline scorer."""
     assert set(rl.__all__) == (set(rl.losses.__all__) | set(rl.metrics.__all__)
                                | {"score", "ScoreReport", "distance_transform",
-                                  "signed_distance_map"})
+                                  "signed_distance_map", "distance_penalty_map"})
     for sub in (rl.losses, rl.metrics):
         for name in sub.__all__:
             assert getattr(sub, name) is getattr(rl, name), name
@@ -291,8 +294,9 @@ def test_every_single_loss_has_a_term_class():
 @pytest.mark.parametrize("func", list(TERM_CLASSES), ids=lambda f: f.__name__)
 def test_term_fields_equal_the_function_options(func):
     term_class = TERM_CLASSES[func]
-    # (arrays passed by keyword are not options: mask, and boundary_loss's label map)
-    arrays = {"mask", "target"} if func.__name__ == "boundary_loss" else {"mask"}
+    # (arrays passed by keyword are not options: mask, boundary_loss's label map and the
+    # distance-penalized loss's precomputed maps)
+    arrays = {"mask", "target", "penalty_maps"}
     options = {p.name: p.default for p in inspect.signature(func).parameters.values()
                if p.kind is P.KEYWORD_ONLY and p.name not in arrays}
     fields = term_fields(term_class)

@@ -12,6 +12,7 @@ and Dask are imported lazily, by the functions that need them.
 __version__ = "0.1.0"
 
 from .distance_maps import distance_transform, signed_distance_map
+from .losses.distance_penalized import distance_penalty_map
 from .losses import (
     CompoundLoss,
     asymmetric_loss,
@@ -152,5 +153,6 @@ __all__ = [
     "dice_topk_loss",
     "mcc_loss",
     "distance_penalized_cross_entropy",
+    "distance_penalty_map",
     "generalized_dice_score",
 ]

@@ -265,6 +265,41 @@ def signed_distance_map(labels: Any, /, *, num_classes: int,
     array([ 2.,  1.,  0., -1., -1.,  0.,  1.])
     """
     xp = array_namespace(labels)
+    inside, valid, class_axis, spatial_ndim = class_regions(
+        xp, labels, num_classes=num_classes, class_axis=class_axis,
+        ignore_index=ignore_index)
+    out_ndim = spatial_ndim + 2
+    spacing = check_spacing(spacing, spatial_ndim)
+
+    # one kernel call for both transforms: [edt(S), edt(~S)] over (2, N, C, *spatial)
+    both = euclidean_distance(xp.stack([inside, xp.logical_not(inside)]),
+                              spatial_ndim=spatial_ndim, spacing=spacing)
+    to_outside, to_inside = both[0, ...], both[1, ...]
+    spatial = tuple(range(2, out_ndim))
+    has_boundary = xp.logical_and(xp.any(inside, axis=spatial, keepdims=True),
+                                  xp.logical_not(xp.all(inside, axis=spatial, keepdims=True)))
+    zero = xp.zeros_like(to_outside)
+    phi = xp.where(inside, 1.0 - to_outside, to_inside)
+    phi = xp.where(has_boundary, phi, zero)
+    if valid is not None:
+        phi = xp.where(xp.expand_dims(valid, axis=1), phi, zero)
+    return from_channels_first(xp, phi, class_axis)
+
+
+def from_channels_first(xp, x, class_axis: int):
+    """``(N, C, *spatial)`` to the layout with the class axis at ``class_axis`` (>= 1)."""
+    if class_axis == 1:
+        return x
+    order = [0] + list(range(2, x.ndim))
+    order.insert(class_axis, 1)
+    return xp.permute_dims(x, tuple(order))
+
+
+def class_regions(xp, labels, *, num_classes, class_axis, ignore_index):
+    """The checked class regions of a label map or one-hot target, read as
+    :func:`signed_distance_map` documents: ``(inside, valid, class_axis, spatial_ndim)``,
+    ``(N, C, *spatial)`` bool masks, the ``(N, *spatial)`` pixels that are not
+    ``ignore_index`` (None when nothing is ignored), and the output's class axis (>= 1)."""
     num_classes = check_int("num_classes", num_classes, minimum=1)
     class_axis = check_int("class_axis", class_axis)
     ignore_index = check_ignore_index(ignore_index)
@@ -282,41 +317,20 @@ def signed_distance_map(labels: Any, /, *, num_classes: int,
         raise ValueError(f"class_axis must be a non-sample axis of the {out_ndim}-d output "
                          f"(1 .. {out_ndim - 1} or -1 .. -{out_ndim - 1}), got {class_axis}")
     class_axis = class_axis % out_ndim
-    spatial_ndim = out_ndim - 2
-    spacing = check_spacing(spacing, spatial_ndim)
-
-    valid = None
-    if dense:
-        if ignore_index is not None:
-            raise ValueError("ignore_index applies to integer label maps; in a dense target, "
-                             "give ignored pixels an all-zero class vector")
-        if labels.shape[class_axis] != num_classes:
-            raise ValueError(f"a dense target must have num_classes ({num_classes}) entries "
-                             f"along class_axis ({class_axis}), got shape "
-                             f"{tuple(labels.shape)}")
-        order = [0, class_axis] + [a for a in range(1, out_ndim) if a != class_axis]
-        moved = xp.permute_dims(labels, tuple(order))
-        inside = moved if xp.isdtype(labels.dtype, "bool") else moved != 0
-    else:
+    if not dense:
         inside, valid = _class_masks(xp, labels, num_classes, ignore_index)
-
-    # one kernel call for both transforms: [edt(S), edt(~S)] over (2, N, C, *spatial)
-    both = euclidean_distance(xp.stack([inside, xp.logical_not(inside)]),
-                              spatial_ndim=spatial_ndim, spacing=spacing)
-    to_outside, to_inside = both[0, ...], both[1, ...]
-    spatial = tuple(range(2, out_ndim))
-    has_boundary = xp.logical_and(xp.any(inside, axis=spatial, keepdims=True),
-                                  xp.logical_not(xp.all(inside, axis=spatial, keepdims=True)))
-    zero = xp.zeros_like(to_outside)
-    phi = xp.where(inside, 1.0 - to_outside, to_inside)
-    phi = xp.where(has_boundary, phi, zero)
-    if valid is not None:
-        phi = xp.where(xp.expand_dims(valid, axis=1), phi, zero)
-    if class_axis == 1:
-        return phi
-    order = [0] + [a for a in range(2, out_ndim)]
-    order.insert(class_axis, 1)
-    return xp.permute_dims(phi, tuple(order))
+        return inside, valid, class_axis, out_ndim - 2
+    if ignore_index is not None:
+        raise ValueError("ignore_index applies to integer label maps; in a dense target, "
+                         "give ignored pixels an all-zero class vector")
+    if labels.shape[class_axis] != num_classes:
+        raise ValueError(f"a dense target must have num_classes ({num_classes}) entries "
+                         f"along class_axis ({class_axis}), got shape "
+                         f"{tuple(labels.shape)}")
+    order = [0, class_axis] + [a for a in range(1, out_ndim) if a != class_axis]
+    moved = xp.permute_dims(labels, tuple(order))
+    inside = moved if xp.isdtype(labels.dtype, "bool") else moved != 0
+    return inside, None, class_axis, out_ndim - 2
 
 
 def _class_masks(xp, labels, num_classes: int, ignore_index):

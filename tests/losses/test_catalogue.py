@@ -75,7 +75,8 @@ def test_public_signature_matches_the_term(name):
     fn = NEW_LOSSES[name]
     params = inspect.signature(fn).parameters
     keywords = {k: p.default for k, p in params.items()
-                if p.kind is inspect.Parameter.KEYWORD_ONLY and k != "mask"}
+                if p.kind is inspect.Parameter.KEYWORD_ONLY
+                and k not in ("mask", "penalty_maps")}          # arrays, not options
     assert TERM_CLASSES[fn].name == name
     assert keywords == term_fields(TERM_CLASSES[fn])
     for exported in (rl, rl.losses):
@@ -592,6 +593,100 @@ def test_distance_penalized_bounds_and_no_boundary():
     # class weights reach the cross-entropy (normaliser Σ w_y, the penalty not in it)
     cw = rl.distance_penalized_cross_entropy(X, Y, class_weights=[1.0, 1.0, 1.0])
     assert float(cw) == pytest.approx(dp, rel=1e-12)
+
+
+def test_distance_penalty_map_hand_case_sigmoid():
+    # the sigmoid map adds the complement's map: the binary case of the hand case above
+    ys = np.array([[0, 0, 0, 1, 1, 1, 0, 0]])
+    d_in = np.array([0, 0, 0, 1, 2, 1, 0, 0])
+    d_out = np.array([3, 2, 1, 0, 0, 0, 1, 2])
+    want = np.where(ys[0] == 1, (2 - d_in) / 2, (3 - d_out) / 3)
+    phi = rl.distance_penalty_map(ys, num_classes=2, activation="sigmoid")
+    np.testing.assert_allclose(phi[0, :, 1], want, rtol=1e-12)
+    np.testing.assert_allclose(phi[0, :, 0], want, rtol=1e-12)  # class 0 = the complement
+
+
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
+@pytest.mark.parametrize("class_axis", [-1, 1])
+def test_precomputed_penalty_maps_equal_the_in_call_maps(activation, class_axis):
+    rng = np.random.default_rng(3)
+    x = np.moveaxis(rng.normal(size=(2, 9, 8, 3)), -1, class_axis)
+    y = rng.integers(0, 3, (2, 9, 8))
+    y[0, :2, :3] = 255
+    mask = rng.uniform(size=(2, 9, 8)) > 0.2
+    for spacing in (None, (2.5, 0.7)):
+        opts = dict(activation=activation, class_axis=class_axis, ignore_index=255,
+                    spacing=spacing)
+        # mask-0 pixels leave the regions as ignored ones do
+        phi = rl.distance_penalty_map(np.where(mask, y, 255), num_classes=3,
+                                      activation=activation, class_axis=class_axis,
+                                      ignore_index=255, spacing=spacing)
+        assert phi.shape == x.shape and np.all(phi >= 0)
+        assert np.all(np.moveaxis(phi, class_axis, -1)[0, :2, :3] == 0)  # ignored: 0
+        for reduction in ("mean", "sum", "none"):
+            want = rl.distance_penalized_cross_entropy(x, y, mask=mask, reduction=reduction,
+                                                       **opts)
+            got = rl.distance_penalized_cross_entropy(x, y, mask=mask, reduction=reduction,
+                                                      penalty_maps=phi, **opts)
+            np.testing.assert_allclose(to_numpy(got), to_numpy(want), rtol=1e-12)
+    # a dense one-hot target gives the label map's maps
+    dense = np.moveaxis(np.eye(3)[rng.integers(0, 3, (2, 9, 8))], -1, class_axis)
+    labels = np.argmax(dense, axis=class_axis)
+    np.testing.assert_array_equal(
+        rl.distance_penalty_map(dense, num_classes=3, class_axis=class_axis,
+                                activation=activation),
+        rl.distance_penalty_map(labels, num_classes=3, class_axis=class_axis,
+                                activation=activation))
+    # in a compound, the maps are the call's keyword array
+    loss = rl.combine((1.0, rl.dice_loss), (0.5, rl.distance_penalized_cross_entropy),
+                      activation=activation, class_axis=class_axis)
+    phi = rl.distance_penalty_map(y % 3, num_classes=3, activation=activation,
+                                  class_axis=class_axis)
+    assert float(loss(x, y % 3, penalty_maps=phi)) == pytest.approx(float(loss(x, y % 3)),
+                                                                     rel=1e-12)
+
+
+@jax_only
+def test_precomputed_penalty_maps_under_jit_and_grad():
+    jax = _jax()
+    import jax.numpy as jnp
+
+    y = jnp.asarray(Y)
+    phi = rl.distance_penalty_map(y, num_classes=3)
+    f_maps = jax.jit(jax.value_and_grad(
+        lambda x, m: rl.distance_penalized_cross_entropy(x, y, penalty_maps=m)))
+    f_call = jax.jit(jax.value_and_grad(lambda x: rl.distance_penalized_cross_entropy(x, y)))
+    (v1, g1), (v2, g2) = f_maps(jnp.asarray(X), phi), f_call(jnp.asarray(X))
+    assert float(v1) == pytest.approx(float(v2), rel=1e-12)
+    np.testing.assert_allclose(np.asarray(g1), np.asarray(g2), rtol=1e-10, atol=1e-14)
+
+
+def test_penalty_maps_bad_input():
+    phi = rl.distance_penalty_map(Y, num_classes=3)
+    loss = rl.distance_penalized_cross_entropy
+    with pytest.raises(ValueError, match=r"penalty_maps has shape \(2, 5, 6\).*distance_penalty_map"):
+        loss(X, Y, penalty_maps=phi[..., 0])
+    with pytest.raises(ValueError, match="penalty_maps must be >= 0.*-1"):
+        loss(X, Y, penalty_maps=phi - 1.0)
+    bad = phi.copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="penalty_maps holds non-finite"):
+        loss(X, Y, penalty_maps=bad)
+    with pytest.raises(TypeError, match="penalty_maps must be a real floating"):
+        loss(X, Y, penalty_maps=phi > 0)
+    # a non-finite map at an ignored pixel is never read
+    y = Y.copy()
+    y[0, 0, 0] = 255
+    assert np.isfinite(float(loss(X, y, ignore_index=255, penalty_maps=bad)))
+    # only the losses that read it take it
+    with pytest.raises(TypeError, match="unexpected keyword argument.*penalty_maps"):
+        rl.combine((1.0, rl.dice_loss))(X, Y, penalty_maps=phi)
+    with pytest.raises(ValueError, match="activation"):
+        rl.distance_penalty_map(Y, num_classes=3, activation="relu")
+    with pytest.raises(ValueError, match="ignore_index applies to integer label maps"):
+        rl.distance_penalty_map(np.eye(3)[Y], num_classes=3, ignore_index=255)
+    with pytest.raises(ValueError, match="spacing"):
+        rl.distance_penalty_map(Y, num_classes=3, spacing=(1.0, -2.0))
 
 
 # =========================================================================== properties

@@ -22,9 +22,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-from .._inputs import LossInputs, prepare
+from .._inputs import LossInputs, _concrete_range, prepare
 from .._kernels.activations import activate, log_sigmoid, log_softmax
-from .._kernels.arrays import align
+from .._kernels.arrays import align, namespace, to_float
 from .._kernels.sums import fused_soft_statistics
 from .._stats import SoftStats, soft_statistics
 from .._validate import REDUCTIONS, check_activation_channels, check_options
@@ -47,6 +47,42 @@ class Prepared:
         self.aux = {} if aux is None else aux
         self._log_first = log_first
         self._memo: dict = {}
+
+    def aux_maps(self, aux_name: str, loss_name: str, *, hint: str, nonnegative=False):
+        """The auxiliary array ``aux_name``: one map per class of the prediction, in its
+        layout, cast to its dtype (integer maps, e.g. a data pipeline's, are accepted).
+
+        On concrete arrays the maps must be finite (and >= 0 with ``nonnegative``) wherever
+        a pixel is scored; ``hint`` tells the user how to build them.
+        """
+        inputs, xp = self.inputs, self.xp
+        maps = self.aux[aux_name]
+        namespace(inputs.pred, maps, names=("pred", aux_name))
+        expected = tuple(inputs.pred.shape)
+        if not inputs.had_class_axis:
+            expected = expected[:-1]
+        if tuple(maps.shape) != expected:
+            raise ValueError(
+                f"{loss_name}: {aux_name} has shape {tuple(int(s) for s in maps.shape)} but "
+                f"the prediction has shape {tuple(int(s) for s in expected)}; pass one map "
+                f"per class of the prediction (background included), in the prediction's "
+                f"layout, e.g. {hint}")
+        if not xp.isdtype(maps.dtype, ("real floating", "integral")):
+            raise TypeError(f"{loss_name}: {aux_name} must be a real floating (or integer) "
+                            f"array; got dtype {maps.dtype}")
+        maps = to_float(xp, maps, inputs.dtype)
+        if not inputs.had_class_axis:
+            maps = xp.expand_dims(maps, axis=inputs.class_axis)
+        scored = maps if inputs.weight is None else xp.where(inputs.weight > 0, maps,
+                                                             xp.zeros_like(maps))
+        found = _concrete_range(xp, scored)
+        if found is not None and not found[2]:
+            raise ValueError(f"{loss_name}: {aux_name} holds non-finite values (nan or inf) "
+                             f"at scored pixels; {hint} gives finite maps")
+        if found is not None and nonnegative and found[0] < 0:
+            raise ValueError(f"{loss_name}: {aux_name} must be >= 0 at scored pixels; its "
+                             f"smallest value is {found[0]:g} ({hint} gives such maps)")
+        return maps
 
     def log_probs(self, activation):
         """``log_softmax`` over the class axis, or ``log_sigmoid`` (stable, from logits)."""
@@ -124,6 +160,9 @@ class LossTerm:
         then takes the probabilities as their ``exp``.
     aux_names : tuple of str
         Names of the per-call auxiliary arrays the term reads (passed by keyword).
+    optional_aux_names : tuple of str
+        Names of auxiliary arrays the term reads when they are given (and otherwise
+        computes itself).
     checks : dict
         How each option is checked (:func:`regionloss._validate.check_options`); a
         subclass extends its parent's table.
@@ -133,6 +172,7 @@ class LossTerm:
     reads_logits: ClassVar[bool] = False
     log_activation: ClassVar[bool] = False
     aux_names: ClassVar[tuple] = ()
+    optional_aux_names: ClassVar[tuple] = ()
     checks: ClassVar[dict] = {"class_axis": "class_axis", "ignore_index": "ignore_index",
                               "reduction": REDUCTIONS}
 
@@ -170,15 +210,15 @@ def prepare_terms(terms, pred, target, mask, aux=None) -> Prepared:
 
     The first term's ``class_axis``, ``ignore_index`` and activation drive
     :func:`regionloss._inputs.prepare`; every other term's activation is checked against
-    the channel count; the auxiliary arrays the terms name must be given (and nothing
-    else), and are aligned to the prediction's namespace and device.
+    the channel count; the auxiliary arrays the terms need must be given, those they
+    may read can be (nothing else), and all are aligned to the prediction's namespace and device.
     """
     first = terms[0]
     activation = "sigmoid" if first.reads_logits else getattr(first, "activation", None)
     inputs = prepare(pred, target, class_axis=first.class_axis, activation=activation,
                      ignore_index=first.ignore_index, mask=mask)
     log_first = ()
-    wanted, given = set(), set(aux or ())
+    wanted, allowed, given = set(), set(), set(aux or ())
     for term in terms:
         if term is not first and getattr(term, "activation", None) == "softmax":
             check_activation_channels("softmax",
@@ -186,8 +226,9 @@ def prepare_terms(terms, pred, target, mask, aux=None) -> Prepared:
         if term.log_activation:
             log_first += (term.activation,)
         wanted.update(term.aux_names)
-    if given != wanted:
-        missing, extra = sorted(wanted - given), sorted(given - wanted)
+        allowed.update(term.aux_names, term.optional_aux_names)
+    if not wanted <= given <= allowed:
+        missing, extra = sorted(wanted - given), sorted(given - allowed)
         what = []
         if missing:
             what.append(f"missing {', '.join(missing)}")

@@ -28,8 +28,7 @@ import re
 from typing import Any, ClassVar, Sequence
 
 from .._formulas import safe_divide
-from .._inputs import _concrete_range
-from .._kernels.arrays import device_of, namespace, to_float
+from .._kernels.arrays import device_of, namespace
 from .._reduce import reduce_losses
 from .._typing import Array
 from .._validate import ACTIVATIONS, check_spacing
@@ -157,41 +156,6 @@ def _weight_channels_first(xp, inputs):
     return channels_first(xp, xp.broadcast_to(weight, full), inputs.class_axis)
 
 
-def _distance_maps(prepared: Prepared, name: str):
-    """The auxiliary ``distance_maps`` in the prepared prediction's layout and dtype.
-
-    One map per class of the prediction (background included), in ``pred``'s own layout;
-    integer maps (a data pipeline's truncated ones) are accepted and cast. On concrete
-    arrays, the maps must be finite wherever a pixel is scored.
-    """
-    inputs, xp = prepared.inputs, prepared.xp
-    maps = prepared.aux["distance_maps"]
-    namespace(inputs.pred, maps, names=("pred", "distance_maps"))
-    expected = tuple(inputs.pred.shape)
-    if not inputs.had_class_axis:
-        expected = expected[:-1]
-    if tuple(maps.shape) != expected:
-        raise ValueError(
-            f"{name}: distance_maps has shape {tuple(int(s) for s in maps.shape)} but the "
-            f"prediction has shape {tuple(int(s) for s in expected)}; pass one map per class "
-            "of the prediction (background included), in the prediction's layout, e.g. "
-            "signed_distance_map(labels, num_classes=C, class_axis=class_axis)")
-    if not xp.isdtype(maps.dtype, ("real floating", "integral")):
-        raise TypeError(f"{name}: distance_maps must be a real floating (or integer) array; "
-                        f"got dtype {maps.dtype}")
-    maps = to_float(xp, maps, inputs.dtype)
-    if not inputs.had_class_axis:
-        maps = xp.expand_dims(maps, axis=inputs.class_axis)
-    scored = maps if inputs.weight is None else xp.where(inputs.weight > 0, maps,
-                                                         xp.zeros_like(maps))
-    found = _concrete_range(xp, scored)
-    if found is not None and not found[2]:
-        raise ValueError(f"{name}: distance_maps holds non-finite values (nan or inf) at "
-                         "scored pixels; signed_distance_map gives finite maps (0 for a "
-                         "class that is absent or fills the image)")
-    return maps
-
-
 # --------------------------------------------------------------------------- terms
 
 
@@ -212,7 +176,9 @@ class BoundaryTerm(LossTerm):
         inputs, xp = prepared.inputs, prepared.xp
         if not self.include_background:
             check_class_options(prepared, include_background=False, class_weights=None)
-        maps = _distance_maps(prepared, self.name)
+        maps = prepared.aux_maps(
+            "distance_maps", self.name,
+            hint="signed_distance_map(labels, num_classes=C, class_axis=class_axis)")
         probs = prepared.probs(self.activation)
         axis = inputs.class_axis
         products = kept_channels(probs, axis, self.include_background) * kept_channels(

@@ -13,14 +13,22 @@ import dataclasses
 import math
 from typing import Any, ClassVar, Sequence
 
+from array_api_compat import array_namespace
+
 from .._kernels.arrays import device_of
 from .._reduce import weighted_pixel_mean
 from .._typing import Array
-from ..distance_maps import distance_transform
+from .._validate import check_choice, check_spacing
+from ..distance_maps import class_regions, distance_transform, from_channels_first
 from ._term import Prepared
 from .pixelwise import CrossEntropyTerm, none_layout
 
-__all__ = ["boundary_penalty", "DistancePenalizedCETerm", "distance_penalized_cross_entropy"]
+__all__ = [
+    "boundary_penalty",
+    "distance_penalty_map",
+    "DistancePenalizedCETerm",
+    "distance_penalized_cross_entropy",
+]
 
 
 def _check_spacing(spacing):
@@ -39,12 +47,11 @@ def _check_spacing(spacing):
                         f"axis); got {spacing!r}") from None
 
 
-def boundary_penalty(xp, target, class_axis: int, *, outside: bool, spacing=None, dtype=None):
-    r"""The penalty map :math:`\Phi` of a dense target (class axis ``class_axis``).
+def boundary_penalty(xp, inside, *, outside: bool, spacing=None, dtype=None):
+    r"""The penalty maps :math:`\Phi` of class regions ``inside`` (bool, ``(N, C, *spatial)``).
 
-    For every sample and class :math:`c`, with :math:`S` the pixels where
-    :math:`y_c > 0.5` and :math:`d(x)` the distance from :math:`x \in S` to the nearest
-    pixel outside :math:`S`:
+    For every sample and class :math:`c`, with :math:`S` the region ``inside[n, c]`` and
+    :math:`d(x)` the distance from :math:`x \in S` to the nearest pixel outside :math:`S`:
 
     .. math::
         \Phi^{in}_c(x) = \frac{\max_S d - d(x)}{\max_S d} \quad (x \in S),
@@ -54,14 +61,11 @@ def boundary_penalty(xp, target, class_axis: int, *, outside: bool, spacing=None
     linearly to 0 at the pixels farthest inside), and with
     ``outside=True`` also :math:`\Phi^{out}_c`, the same on the complement (distances to
     :math:`S`), added. A class that is absent or fills the whole sample (no boundary) has
-    :math:`\Phi_c = 0`. Returns the map with ``target``'s shape, in ``dtype``.
+    :math:`\Phi_c = 0`. Returns ``(N, C, *spatial)`` maps in ``dtype``.
     """
-    if math.prod(target.shape) == 0:   # no pixels: no distances to measure
-        return xp.zeros(target.shape, dtype=dtype or target.dtype, device=device_of(target))
-    nd = target.ndim
-    order = (0, class_axis) + tuple(a for a in range(1, nd) if a != class_axis)
-    inside = xp.permute_dims(target > 0.5, order)             # (N, C, *spatial)
     shape = tuple(inside.shape)
+    if math.prod(shape) == 0:   # no pixels: no distances to measure
+        return xp.zeros(shape, dtype=dtype or xp.float32, device=device_of(inside))
     images = xp.reshape(inside, (shape[0] * shape[1],) + shape[2:])
     masks = xp.concat([images, xp.logical_not(images)], axis=0) if outside else images
     d = distance_transform(masks, spacing=spacing)              # to the nearest zero
@@ -78,11 +82,99 @@ def boundary_penalty(xp, target, class_axis: int, *, outside: bool, spacing=None
     if outside:
         half = shape[0] * shape[1]
         phi = phi[:half, ...] + phi[half:, ...]
-    phi = xp.reshape(phi, shape)
-    inverse = [0] * nd
-    for position, axis in enumerate(order):
-        inverse[axis] = position
-    return xp.permute_dims(phi, tuple(inverse))
+    return xp.reshape(phi, shape)
+
+
+def _penalty_of_target(xp, target, class_axis: int, *, outside: bool, spacing, dtype):
+    """:func:`boundary_penalty` of a prepared dense target (regions where it exceeds 0.5),
+    in the target's layout."""
+    nd = target.ndim
+    order = (0, class_axis) + tuple(a for a in range(1, nd) if a != class_axis)
+    inside = xp.permute_dims(target > 0.5, order)
+    phi = boundary_penalty(xp, inside, outside=outside, spacing=spacing, dtype=dtype)
+    return from_channels_first(xp, phi, class_axis)
+
+
+def distance_penalty_map(target: Array, /, *, num_classes: int, class_axis: int = -1,
+                         activation: str = "softmax", ignore_index: int | None = None,
+                         spacing: float | Sequence[float] | None = None) -> Array:
+    r"""The penalty maps of :func:`distance_penalized_cross_entropy`, to compute once.
+
+    The loss builds :math:`\Phi` from the target's distance transforms on every call;
+    where the targets are fixed (a training set), build the maps once with this function
+    (in the data pipeline, or cached with the masks) and pass them as ``penalty_maps=``:
+    the loss then costs what the cross-entropy costs. The values are the ones the loss
+    computes itself: per class :math:`c` with region :math:`S` (its pixels in the sample)
+    and :math:`d(x)` the distance from :math:`x \in S` to the nearest pixel outside
+    :math:`S`,
+
+    .. math::
+        \Phi_c(x) = \frac{\max_S d - d(x)}{\max_S d} \quad (x \in S), \qquad
+        0 \text{ elsewhere},
+
+    plus, with ``activation='sigmoid'`` (each channel a binary problem), the same map of
+    the complement of :math:`S`. A class that is absent from a sample or fills it has no
+    boundary: :math:`\Phi_c = 0`. Ignored pixels belong to no class (distances are
+    measured to them) and get 0. The loss treats pixels of ``mask`` weight 0 as ignored
+    when it builds the maps; to get its maps here, give them ``ignore_index`` in
+    ``target``.
+
+    Parameters
+    ----------
+    target : array
+        An integer label map ``(N, *spatial)`` or a dense one-hot target (bool or 0/1
+        float) with the class axis at ``class_axis``, 1 to 3 spatial axes, read as
+        :func:`regionloss.signed_distance_map` reads it.
+    num_classes : int
+        The number of classes (channels of the prediction).
+    class_axis : int, default -1
+        Where the output's class axis goes (and where a dense target has it): the
+        prediction's layout.
+    activation : {'softmax', 'sigmoid'}, default 'softmax'
+        The loss's activation: 'sigmoid' adds the maps of the complements.
+    ignore_index : int, optional
+        Label maps only: pixels with this label belong to no class.
+    spacing : float or sequence of float, optional
+        Pixel size per spatial axis (default 1).
+
+    Returns
+    -------
+    array
+        The prediction's shape (a class axis of size ``num_classes`` at ``class_axis``),
+        float64 (float32 on JAX without ``jax_enable_x64``), in ``target``'s namespace and
+        device, values in :math:`[0, 1)` (``'softmax'``) or :math:`[0, 2)`.
+
+    See Also
+    --------
+    distance_penalized_cross_entropy, regionloss.signed_distance_map
+
+    References
+    ----------
+    .. [1] F. Caliva, C. Iriondo, A. M. Martinez, S. Majumdar, V. Pedoia, "Distance map
+       loss penalty term for semantic segmentation", MIDL 2019 (arXiv 1908.03679).
+
+    Examples
+    --------
+    >>> import numpy as np, regionloss
+    >>> y = np.array([[0, 1, 1, 1, 1, 1, 0]])
+    >>> phi = regionloss.distance_penalty_map(y, num_classes=2)
+    >>> phi[0, :, 1]                                   # d = 1, 2, 3, 2, 1 inside class 1
+    array([0.        , 0.66666667, 0.33333333, 0.        , 0.33333333, 0.66666667,
+           0.        ])
+    >>> x = np.zeros((1, 7, 2))
+    >>> same = regionloss.distance_penalized_cross_entropy(x, y, penalty_maps=phi)
+    >>> bool(same == regionloss.distance_penalized_cross_entropy(x, y))
+    True
+    """
+    xp = array_namespace(target)
+    check_choice("activation", activation, ("softmax", "sigmoid"))
+    inside, valid, class_axis, spatial_ndim = class_regions(
+        xp, target, num_classes=num_classes, class_axis=class_axis, ignore_index=ignore_index)
+    spacing = check_spacing(spacing, spatial_ndim)
+    phi = boundary_penalty(xp, inside, outside=activation == "sigmoid", spacing=spacing)
+    if valid is not None:
+        phi = xp.where(xp.expand_dims(valid, axis=1), phi, xp.zeros_like(phi))
+    return from_channels_first(xp, phi, class_axis)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -90,6 +182,7 @@ class DistancePenalizedCETerm(CrossEntropyTerm):
     """The term of :func:`distance_penalized_cross_entropy`."""
 
     name: ClassVar[str] = "distance_penalized_cross_entropy"
+    optional_aux_names: ClassVar[tuple] = ("penalty_maps",)
     spacing: Any = None
 
     def __post_init__(self):
@@ -104,8 +197,14 @@ class DistancePenalizedCETerm(CrossEntropyTerm):
                 f"{len(inputs.spatial_axes)} besides the sample and class axes")
         loss, norm = self.pixel_losses(prepared)
         sigmoid = self.activation == "sigmoid"
-        phi = boundary_penalty(xp, inputs.target, inputs.class_axis, outside=sigmoid,
-                               spacing=self.spacing, dtype=loss.dtype)
+        if "penalty_maps" in prepared.aux:
+            phi = prepared.aux_maps(
+                "penalty_maps", self.name, nonnegative=True,
+                hint="distance_penalty_map(target, num_classes=C, class_axis=class_axis, "
+                     "activation=activation)")
+        else:
+            phi = _penalty_of_target(xp, inputs.target, inputs.class_axis, outside=sigmoid,
+                                     spacing=self.spacing, dtype=loss.dtype)
         if not sigmoid:  # the pixel's own class (the classes' regions are disjoint)
             phi = xp.sum(phi, axis=inputs.class_axis, keepdims=True)
         out = weighted_pixel_mean(xp, (1.0 + phi) * loss, inputs.weight,
@@ -123,6 +222,7 @@ def distance_penalized_cross_entropy(pred: Array, target: Array, /, *,
                                      class_weights: Sequence[float] | Array | None = None,
                                      label_smoothing: float = 0.0,
                                      spacing: float | Sequence[float] | None = None,
+                                     penalty_maps: Array | None = None,
                                      reduction: str = "mean") -> Array:
     r"""Distance-penalized cross-entropy (Caliva et al. 2019).
 
@@ -146,8 +246,11 @@ def distance_penalized_cross_entropy(pred: Array, target: Array, /, *,
     fills it has no boundary: :math:`\Phi = 0` there.
 
     The map is computed from the target inside the call (a dense target is read as the
-    classes where it exceeds 0.5), without gradient. Ignored pixels belong to no class:
-    distances are measured to them too (the regions end where their annotation ends).
+    classes where it exceeds 0.5), without gradient. Ignored pixels (and pixels of
+    ``mask`` weight 0) belong to no class: distances are measured to them too (the
+    regions end where their annotation ends). The distance transforms cost several times the cross-entropy itself; where the
+    targets are fixed, compute the maps once with :func:`distance_penalty_map` and pass
+    them as ``penalty_maps``.
 
     Parameters
     ----------
@@ -156,7 +259,14 @@ def distance_penalized_cross_entropy(pred: Array, target: Array, /, *,
         :math:`\sum_i m_i w_{y_i}`, the penalty does not enter it). 1 to 3 spatial axes.
     spacing : float or sequence of float, optional
         Pixel size per spatial axis for the distances (default 1). The map is normalised
-        per region, so only anisotropy matters.
+        per region, so only anisotropy matters. Not used with ``penalty_maps``.
+    penalty_maps : array, optional
+        Precomputed :math:`\Phi` per class, in the prediction's shape and layout
+        (:func:`distance_penalty_map` of the target, with the same ``class_axis`` and
+        ``activation``), finite and >= 0. With 'softmax' a pixel's penalty is the sum of
+        its class maps (only its own class is non-zero in those maps). Default: computed
+        from ``target`` in the call. In :func:`regionloss.combine` it is the keyword
+        array ``penalty_maps=`` of the call.
     reduction : {'mean', 'sum', 'none'}, default 'mean'
         As :func:`cross_entropy_loss` ('none': :math:`m_i (1 + \Phi_i)\ell_i` per pixel).
 
@@ -176,7 +286,7 @@ def distance_penalized_cross_entropy(pred: Array, target: Array, /, *,
 
     See Also
     --------
-    cross_entropy_loss, regionloss.distance_maps.distance_transform
+    distance_penalty_map, cross_entropy_loss, regionloss.distance_maps.distance_transform
 
     References
     ----------
@@ -201,4 +311,6 @@ def distance_penalized_cross_entropy(pred: Array, target: Array, /, *,
         class_axis=class_axis, activation=activation, ignore_index=ignore_index,
         class_weights=class_weights, label_smoothing=label_smoothing, spacing=spacing,
         reduction=reduction)
-    return term(pred, target, mask=mask)
+    if penalty_maps is None:
+        return term(pred, target, mask=mask)
+    return term(pred, target, mask=mask, penalty_maps=penalty_maps)
