@@ -124,9 +124,14 @@ class EmulatedFunction:
             CTYPES[c] for c, _ in params]
         self.fn.restype = ctypes.c_int
 
+    def max_threads_per_block(self):
+        """As CuPy 14's ``Function.max_threads_per_block()`` (a real kernel's limit depends
+        on its registers; a test may lower it)."""
+        return 1024
+
     def __call__(self, grid, block, args, shared_mem=0):
         grid = tuple(grid) + (1,) * (2 - len(grid))
-        assert len(block) == 1 and 1 <= block[0] <= 1024, block
+        assert len(block) == 1 and 1 <= block[0] <= self.max_threads_per_block(), block
         assert 1 <= grid[0] < 2**31 and 1 <= grid[1] <= 65535, grid
         assert shared_mem <= 48 * 1024, shared_mem
         cargs = []

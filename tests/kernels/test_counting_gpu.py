@@ -240,6 +240,29 @@ def test_launch_shape_invariants(n, pixels, smem, sms, threads):
     assert gx <= max(-(-pixels // nt), -(-pixels // 2**31))
 
 
+def test_launch_shape_checks_threads():
+    for bad in (0, 1025):
+        with pytest.raises(ValueError, match=r"threads must be in \[1, 1024\]"):
+            cc.launch_shape(1, 100, smem_bytes=64, sms=1, threads=bad)
+
+
+def test_emulated_counting_respects_the_kernel_thread_limit(emulated, monkeypatch):
+    # a kernel whose registers allow fewer threads than asked: the launch shrinks to fit
+    # (the emulator refuses a block above the limit) and the counts do not change
+    from . import _cuda_emulation as E
+
+    monkeypatch.setattr(E.EmulatedFunction, "max_threads_per_block", lambda self: 64)
+    rng = np.random.default_rng(2)
+    pred, target = rng.integers(0, 5, (2, 300)), rng.integers(0, 5, (2, 300))
+    got = cc.confusion_counts_cupy(pred, target, num_classes=5, ignore_index=None,
+                                   per_sample=True, threads=1024)
+    want = np.stack([np.bincount(t * 5 + p, minlength=25).reshape(5, 5)
+                     for p, t in zip(pred, target)])
+    counts, n_bad = got
+    np.testing.assert_array_equal(np.asarray(counts), want)
+    assert int(n_bad) == 0
+
+
 @pytest.mark.parametrize("dtype,ignore,want", [
     (np.uint8, 255, (1, 255)), (np.uint8, 300, (0, 0)), (np.uint8, -1, (0, 0)),
     (np.int8, -1, (1, -1)), (np.int8, 255, (0, 0)), (np.bool_, 1, (1, 1)),

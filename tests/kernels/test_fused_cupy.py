@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 
 import regionloss
+from regionloss._kernels import counting_cupy as CC
 from regionloss._kernels import fused_cupy as F
 from regionloss._kernels import sums as S
 
@@ -169,7 +170,7 @@ def fused_on_cpu(monkeypatch):
         pytest.skip("no host C++ compiler (g++) to emulate the CUDA kernel")
     monkeypatch.setitem(sys.modules, "cupy", fake_cupy(sms=1))
     monkeypatch.setattr(F, "_KERNELS", {})
-    monkeypatch.setattr(F, "_DEVICE_SMS", {})
+    monkeypatch.setattr(CC, "_DEVICE_SMS", {})
     return F
 
 
@@ -336,7 +337,7 @@ def loss_path_on_cpu(fused_on_cpu, monkeypatch):
     fake.is_cupy_array = lambda x: isinstance(x, np.ndarray)
     monkeypatch.setattr(S, "aac", fake)
     monkeypatch.setattr(S, "_KERNELS", {})
-    monkeypatch.setattr(S, "_DEVICE_SMS", {})
+    monkeypatch.setattr(CC, "_DEVICE_SMS", {})
     monkeypatch.setattr(S, "_ROW_THREADS", 64)
     monkeypatch.setattr(S, "_SEGMENT_THREADS", 32)
     calls = []
@@ -508,7 +509,7 @@ def test_names_and_class_bound():
 @settings(max_examples=300, deadline=None)
 @given(n=st.integers(1, 200_000), pixels=st.integers(1, 2**40), C=st.integers(1, 64),
        itemsize=st.sampled_from([4, 8]), sms=st.integers(1, 200),
-       threads=st.sampled_from([None, 1, 32, 64, 256, 1024]),
+       threads=st.sampled_from([None, 1, 32, 64, 96, 100, 200, 256, 1000, 1024]),
        blocks=st.sampled_from([None, 1, 7, 100_000]))
 def test_launch_shape_invariants(n, pixels, C, itemsize, sms, threads, blocks):
     (gx, gy), (nt,), smem = F.fused_launch(n, pixels, C, itemsize, sms=sms, threads=threads,
@@ -519,6 +520,51 @@ def test_launch_shape_invariants(n, pixels, C, itemsize, sms, threads, blocks):
     assert 1 <= gx <= max(1, -(-pixels // nt)) and gx < 2**31
     if threads is None:
         assert nt >= 64     # the default never starves a block of threads
+
+
+def test_launch_shape_never_narrower_than_the_classes():
+    # a thread count that is not the class bound times a power of two, halved for shared
+    # memory, must stop at the bound (the kernel needs one thread per class)
+    for threads in range(1, 1025):
+        for C in (33, 50, 64):
+            (_, _), (nt,), smem = F.fused_launch(4, 10_000, C, 8, sms=132, threads=threads)
+            assert nt >= F.class_bound(C) and smem <= 48 * 1024, (threads, C, nt)
+    for bad in (0, 1025, -3):
+        with pytest.raises(ValueError, match=r"threads must be in \[1, 1024\]"):
+            F.fused_launch(1, 100, 4, 4, sms=1, threads=bad)
+    with pytest.raises(TypeError):
+        F.fused_launch(1, 100, 4, 4, sms=1, threads=2.5)
+
+
+def test_kernel_thread_limit_reads_both_cupy_spellings():
+    class Method:
+        def max_threads_per_block(self):
+            return 384
+
+    class Attribute:
+        max_threads_per_block = 640
+
+    assert CC.kernel_thread_limit(Method()) == 384
+    assert CC.kernel_thread_limit(Attribute()) == 640
+    assert CC.kernel_thread_limit(object()) == 1024
+
+
+def test_emulated_launch_respects_the_kernel_thread_limit(fused_on_cpu, monkeypatch):
+    # a kernel whose registers allow fewer threads than asked: the launch shrinks to fit
+    # (the emulator refuses a block above the limit) and the sums do not change
+    from . import _cuda_emulation as E
+
+    monkeypatch.setattr(E.EmulatedFunction, "max_threads_per_block", lambda self: 64)
+    rng = np.random.default_rng(5)
+    logits, labels, weight, pixel = make_case(rng, 2, SPATIAL[0], 4, np.int64,
+                                              ignore_index=None, weight_kind=None)
+    axes = sum_axes_for(logits.ndim, logits.ndim - 1, True)
+    got = F.soft_stats_from_logits(logits, labels, None, class_axis=-1, activation="softmax",
+                                   num_classes=4, sum_axes=axes, ignore_index=None,
+                                   threads=1024)
+    want = reference(logits, labels, pixel, activation="softmax", per_sample=True,
+                     ignore_index=None)
+    check(got, want)
 
 
 def test_module_imports_without_cupy():

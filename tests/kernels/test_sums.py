@@ -19,6 +19,7 @@ import sys
 import numpy as np
 import pytest
 
+from regionloss._kernels import counting_cupy as CC
 from regionloss._kernels import sums as S
 
 from ._cuda_emulation import CUPY_REASON, fake_cupy
@@ -311,7 +312,7 @@ def cupy_on_cpu(monkeypatch):
     blocks so that launches are short)."""
     monkeypatch.setitem(sys.modules, "cupy", fake_cupy(sms=1))
     monkeypatch.setattr(S, "_KERNELS", {})
-    monkeypatch.setattr(S, "_DEVICE_SMS", {})
+    monkeypatch.setattr(CC, "_DEVICE_SMS", {})
     monkeypatch.setattr(S, "_ROW_THREADS", 64)
     monkeypatch.setattr(S, "_SEGMENT_THREADS", 32)
     return S

@@ -212,7 +212,9 @@ def _kernel(target_dtype, pred_dtype, mode: int):
     return kernel
 
 
-def _sm_count() -> int:
+def sm_count() -> int:
+    """The current device's multiprocessor count (cached per device): the launch shapes
+    of every CuPy kernel of the package size their grids from it."""
     cupy = _cupy()
     dev = cupy.cuda.Device().id
     sms = _DEVICE_SMS.get(dev)
@@ -220,6 +222,22 @@ def _sm_count() -> int:
         sms = int(cupy.cuda.runtime.getDeviceProperties(dev)["multiProcessorCount"])
         _DEVICE_SMS[dev] = sms
     return sms
+
+
+def check_threads(threads) -> int:
+    """A launch's threads per block, an integer in [1, 1024] (CUDA's limit)."""
+    value = operator.index(threads)
+    if not 1 <= value <= 1024:
+        raise ValueError(f"threads must be in [1, 1024] (CUDA's block limit), got {value}")
+    return value
+
+
+def kernel_thread_limit(kernel) -> int:
+    """The most threads per block a compiled kernel can launch with (its registers), 1024
+    where the kernel object does not say (CuPy 14: a method; earlier: an attribute)."""
+    limit = getattr(kernel, "max_threads_per_block", None)
+    limit = limit() if callable(limit) else limit
+    return int(limit) if limit else 1024
 
 
 def kernel_mode(num_classes: int, *, class_counts: bool) -> int | None:
@@ -243,7 +261,7 @@ def launch_shape(n_samples: int, pixels: int, *, smem_bytes: int, sms: int,
     65535) and pixels of a sample (grid x); every block gets fewer than ``2**31`` pixels
     of a sample, so its 32-bit shared bins cannot overflow.
     """
-    threads = 512 if threads is None else int(threads)
+    threads = 512 if threads is None else check_threads(threads)
     if blocks is None:
         per_sm = max(1, min(2048 // threads, (228 * 1024) // max(smem_bytes, 1)))
         blocks = sms * per_sm
@@ -306,10 +324,14 @@ def _run(pred, target, C, ignore_index, per_sample, mode, *, threads=None, block
     if pixels and n_samples:
         nb = C if mode == 1 else (3 * C if mode == 2 else C * C)
         smem = 4 * (nb + 1)
-        grid, block = launch_shape(n_samples, pixels, smem_bytes=smem, sms=_sm_count(),
+        grid, block = launch_shape(n_samples, pixels, smem_bytes=smem, sms=sm_count(),
                                    threads=threads, blocks=blocks)
         has_ignore, bits = _reachable_ignore(target.dtype, ignore_index)
         kernel = _kernel(target.dtype, pred.dtype, mode)
+        limit = kernel_thread_limit(kernel)
+        if block[0] > limit:          # more threads than the compiled kernel's registers allow
+            grid, block = launch_shape(n_samples, pixels, smem_bytes=smem, sms=sm_count(),
+                                       threads=limit, blocks=blocks)
         kernel(grid, block,
                (target, pred, np.int64(n_samples), np.int64(pixels), np.int32(C),
                 np.int32(has_ignore), np.int64(bits), buf, buf[n_samples * cells:]),

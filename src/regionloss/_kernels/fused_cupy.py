@@ -66,7 +66,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .counting_cupy import _TYPENAMES, _reachable_ignore
+from .counting_cupy import (
+    _TYPENAMES,
+    _reachable_ignore,
+    check_threads,
+    kernel_thread_limit,
+    sm_count,
+)
 
 __all__ = ["soft_stats_from_logits", "fused_plan", "fused_launch", "fused_kernel_name",
            "class_bound", "Unsupported", "MAX_CLASSES", "FUSED_SOURCE"]
@@ -77,7 +83,6 @@ _THREADS = 256
 _SMEM_LIMIT = 48 * 1024          # dynamic shared memory a block uses without opting in
 _MAX_GRID_Y = 65535
 _KERNELS: dict = {}
-_DEVICE_SMS: dict = {}
 
 _FLOAT_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _ACTIVATIONS = {"softmax": 0, "sigmoid": 1}
@@ -291,15 +296,17 @@ def fused_launch(n_samples: int, pixels: int, num_classes: int, itemsize: int, *
                  threads: int | None = None, blocks: int | None = None):
     """``(grid, block, shared_bytes)`` of a launch over ``n_samples`` of ``pixels`` pixels.
 
-    ``threads`` (default 256, never below the class bound) is halved while a block's
-    shared memory exceeds 48 KiB; ``blocks`` (default: ``sms`` multiprocessors of 2048
+    ``threads`` (1 to 1024, default 256, never below the class bound) is halved while a
+    block's shared memory exceeds 48 KiB, never below the class bound (the kernel needs
+    at least one thread per class); ``blocks`` (default: ``sms`` multiprocessors of 2048
     threads) is split between samples (grid y, at most 65535) and the tiles of a sample
     (grid x, at most one block per tile).
     """
     cmax = class_bound(num_classes)
-    nt = min(1024, max(_THREADS if threads is None else int(threads), cmax))
+    nt = _THREADS if threads is None else check_threads(threads)
+    nt = max(nt, cmax)
     while nt > cmax and _smem_bytes(nt, num_classes, itemsize) > _SMEM_LIMIT:
-        nt //= 2
+        nt = max(cmax, nt // 2)
     gy = max(1, min(n_samples, _MAX_GRID_Y))
     tiles = max(1, -(-pixels // nt))
     if blocks is None:
@@ -419,17 +426,6 @@ def _kernel(name):
     return kernel
 
 
-def _sm_count() -> int:
-    import cupy
-
-    dev = cupy.cuda.Device().id
-    sms = _DEVICE_SMS.get(dev)
-    if sms is None:
-        sms = int(cupy.cuda.runtime.getDeviceProperties(dev)["multiProcessorCount"])
-        _DEVICE_SMS[dev] = sms
-    return sms
-
-
 def soft_stats_from_logits(logits, labels, weight, *, class_axis, activation, num_classes,
                            sum_axes, ignore_index=None, threads=None, blocks=None):
     """``(Σ w·p·y, Σ w·p, Σ w·y)`` of CuPy logits and an integer label map, in one pass.
@@ -488,10 +484,15 @@ def soft_stats_from_logits(logits, labels, weight, *, class_axis, activation, nu
         pixel_shape = tuple(1 if i == plan.class_axis else s for i, s in enumerate(x.shape))
         w = cupy.ascontiguousarray(cupy.broadcast_to(wa, pixel_shape)).reshape(n, M)
         has_weight = 1
-    grid, block, smem = fused_launch(n, M, C, dtype.itemsize, sms=_sm_count(),
+    grid, block, smem = fused_launch(n, M, C, dtype.itemsize, sms=sm_count(),
                                      threads=threads, blocks=blocks)
     part = cupy.empty((n, 3, C, grid[0]), dtype=cupy.float64)
     kernel = _kernel(fused_kernel_name(dtype, labels.dtype, C, activation, plan.layout))
+    limit = kernel_thread_limit(kernel)
+    if block[0] > limit:              # more threads than the compiled kernel's registers allow
+        nt = max(class_bound(C), limit)
+        grid, block, smem = fused_launch(n, M, C, dtype.itemsize, sms=sm_count(),
+                                         threads=nt, blocks=blocks)
     kernel(grid, block, (x, lab, w, cupy.int64(n), cupy.int64(M), cupy.int32(C),
                          cupy.int32(has_weight), cupy.int32(has_ignore), cupy.int64(bits),
                          part), shared_mem=smem)

@@ -66,7 +66,6 @@ _SPLIT_LEN = 8192
 
 _MAX_GRID_Y = 65535
 _KERNELS: dict = {}
-_DEVICE_SMS: dict = {}
 
 
 def accumulation_dtype(xp, dtype):
@@ -494,17 +493,6 @@ def _soft_kernel(kind, dtype_name, wmode, squared):
     return kernel
 
 
-def _sm_count() -> int:
-    import cupy
-
-    dev = cupy.cuda.Device().id
-    sms = _DEVICE_SMS.get(dev)
-    if sms is None:
-        sms = int(cupy.cuda.runtime.getDeviceProperties(dev)["multiProcessorCount"])
-        _DEVICE_SMS[dev] = sms
-    return sms
-
-
 def soft_layout(shape, axes):
     """How the CuPy kernel reads an array of ``shape`` summed over ``axes``.
 
@@ -554,12 +542,14 @@ def _cupy_soft_sums(probs, target, weight, axes, squared):
     """The CuPy kernel path, or None when the layout (or class count) has none."""
     import cupy
 
+    from .counting_cupy import sm_count
+
     layout = soft_layout(probs.shape, axes)
     if layout is None or probs.size == 0:
         return None
     kind, n, C, inner, per_sample = layout
     acc = cupy.float64 if probs.dtype == cupy.float64 else cupy.float32
-    launch = soft_launch(kind, n, C, inner, sms=_sm_count())
+    launch = soft_launch(kind, n, C, inner, sms=sm_count())
     if launch is None:
         return None
     grid, block, smem = launch

@@ -148,10 +148,9 @@ def focal_power(xp, x, gamma: float) -> Array:
     empty-and-empty class); the double-``where`` keeps the backward pass finite there.
     A NaN ``x`` stays NaN: a NaN prediction is never read as a perfect one.
     """
-    positive = x > 0
-    safe = xp.where(positive, x, xp.ones_like(x))
-    rest = xp.where(xp.isnan(x), x, xp.zeros_like(x))
-    return xp.where(positive, safe ** gamma, rest)
+    at_most_zero = x <= 0          # False for NaN, which then flows through the power
+    safe = xp.where(at_most_zero, xp.ones_like(x), x)
+    return xp.where(at_most_zero, xp.zeros_like(x), safe ** gamma)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
