@@ -194,11 +194,13 @@ def _scipy_edt(mask, spatial_ndim, spacing):
     if host.size:
         spatial = _spatial_axes(host.ndim, spatial_ndim)
         has_zero = ~np.all(foreground, axis=spatial)
+        has_one = np.any(foreground, axis=spatial)
         for idx in np.ndindex(*lead):
-            if has_zero[idx]:
-                out[idx] = ndi.distance_transform_edt(foreground[idx], sampling=spacing)
-            else:  # no zero element: the documented policy, not SciPy's phantom feature
+            if not has_zero[idx]:  # no zero element: the policy, not SciPy's phantom feature
                 out[idx] = np.inf
+            elif has_one[idx]:     # (an image without foreground is 0 everywhere: as made)
+                ndi.distance_transform_edt(foreground[idx], sampling=spacing,
+                                           distances=out[idx])
     if aac.is_numpy_array(mask):
         return out
     import torch
