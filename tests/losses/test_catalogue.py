@@ -656,6 +656,9 @@ def test_precomputed_penalty_maps_under_jit_and_grad():
     f_maps = jax.jit(jax.value_and_grad(
         lambda x, m: rl.distance_penalized_cross_entropy(x, y, penalty_maps=m)))
     f_call = jax.jit(jax.value_and_grad(lambda x: rl.distance_penalized_cross_entropy(x, y)))
+    # the maps themselves can be built under jit too
+    jitted = jax.jit(lambda t: rl.distance_penalty_map(t, num_classes=3))(y)
+    np.testing.assert_array_equal(np.asarray(jitted), np.asarray(phi))
     (v1, g1), (v2, g2) = f_maps(jnp.asarray(X), phi), f_call(jnp.asarray(X))
     assert float(v1) == pytest.approx(float(v2), rel=1e-12)
     np.testing.assert_allclose(np.asarray(g1), np.asarray(g2), rtol=1e-10, atol=1e-14)
