@@ -556,7 +556,8 @@ def test_emulated_launch_respects_the_kernel_thread_limit(fused_on_cpu, monkeypa
 
     monkeypatch.setattr(E.EmulatedFunction, "max_threads_per_block", lambda self: 64)
     rng = np.random.default_rng(5)
-    logits, labels, weight, pixel = make_case(rng, 2, SPATIAL[0], 4, np.int64,
+    # 1600 pixels a sample: the smaller blocks make a wider grid than the first shape
+    logits, labels, weight, pixel = make_case(rng, 2, (40, 40), 4, np.int64,
                                               ignore_index=None, weight_kind=None)
     axes = sum_axes_for(logits.ndim, logits.ndim - 1, True)
     got = F.soft_stats_from_logits(logits, labels, None, class_axis=-1, activation="softmax",

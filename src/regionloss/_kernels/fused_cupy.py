@@ -486,13 +486,13 @@ def soft_stats_from_logits(logits, labels, weight, *, class_axis, activation, nu
         has_weight = 1
     grid, block, smem = fused_launch(n, M, C, dtype.itemsize, sms=sm_count(),
                                      threads=threads, blocks=blocks)
-    part = cupy.empty((n, 3, C, grid[0]), dtype=cupy.float64)
     kernel = _kernel(fused_kernel_name(dtype, labels.dtype, C, activation, plan.layout))
     limit = kernel_thread_limit(kernel)
     if block[0] > limit:              # more threads than the compiled kernel's registers allow
         nt = max(class_bound(C), limit)
         grid, block, smem = fused_launch(n, M, C, dtype.itemsize, sms=sm_count(),
                                          threads=nt, blocks=blocks)
+    part = cupy.empty((n, 3, C, grid[0]), dtype=cupy.float64)   # one column per block
     kernel(grid, block, (x, lab, w, cupy.int64(n), cupy.int64(M), cupy.int32(C),
                          cupy.int32(has_weight), cupy.int32(has_ignore), cupy.int64(bits),
                          part), shared_mem=smem)
