@@ -856,3 +856,16 @@ def test_log_one_minus_edges():
         grad = jax.grad(lambda v: jnp.sum(jnp.where(v < 0, log_one_minus(jnp, v), 0.0)))(
             jnp.asarray([0.0, -0.5]))
         assert np.all(np.isfinite(np.asarray(grad))) and float(grad[0]) == 0.0
+
+
+def test_combo_zero_weights_remove_their_terms():
+    # a confidently wrong float32 pixel: log(1 - p) saturates to -inf (documented), but a
+    # weight of exactly 0 on that term gives its limit, never 0 * inf = NaN
+    x = np.zeros((1, 2, 3), np.float32)
+    x[0, 0] = [40.0, 0.0, 0.0]
+    y = np.array([[1, 1]])
+    assert float(rl.combo_loss(x, y)) == np.inf                     # loud, not plausible
+    for alpha, beta in ((0.5, 1.0), (0.0, 0.5), (0.0, 1.0)):
+        got = float(rl.combo_loss(x, y, alpha=alpha, beta=beta))
+        want = float(rl.combo_loss(x.astype(np.float64), y, alpha=alpha, beta=beta))
+        assert np.isfinite(got) and got == pytest.approx(want, rel=1e-5), (alpha, beta)

@@ -186,16 +186,20 @@ class ComboTerm(LossTerm):
         log_q = (log_not_p(xp, inputs.pred, log_p) if self.activation == "sigmoid"
                  else log_one_minus(xp, log_p))
         y = inputs.target
+        # a weight of exactly 0 removes its term (0 · −inf would be NaN, the limit is 0)
+        pos = self.beta * log_p if self.beta > 0 else xp.zeros_like(log_p)
+        neg = (1.0 - self.beta) * log_q if self.beta < 1 else xp.zeros_like(log_q)
         if inputs.labels is not None:   # one-hot y: one of the two terms per element
-            bce = -xp.where(y > 0, self.beta * log_p, (1.0 - self.beta) * log_q)
+            bce = -xp.where(y > 0, pos, neg)
         else:
-            bce = -(self.beta * select_product(xp, y, log_p)
-                    + (1.0 - self.beta) * select_product(xp, 1.0 - y, log_q))
+            bce = -(select_product(xp, y, pos) + select_product(xp, 1.0 - y, neg))
         if not self.include_background:
             index = [slice(None)] * bce.ndim
             index[inputs.class_axis] = slice(1, None)
             bce = bce[tuple(index)]
         pixelwise = weighted_pixel_mean(xp, bce, inputs.weight, reduction=self.reduction)
+        if self.alpha == 0:   # the Dice alone (0 · inf would be NaN)
+            pixelwise = xp.zeros_like(pixelwise)
         if self.one_minus_dice:
             return self.alpha * pixelwise + (1.0 - self.alpha) * region
         return self.alpha * pixelwise - (1.0 - self.alpha) * region
@@ -352,6 +356,13 @@ def combo_loss(pred: Array, target: Array, /, *, alpha: float = 0.5, beta: float
     The defaults :math:`\alpha = \beta = 0.5` are the authors' public code; the paper
     tunes both per data set. The authors' code pools the Dice over the whole batch and
     every channel (``per_sample=False`` on one channel here).
+
+    **Saturation with softmax in float32.** :math:`\ln(1 - p)` is computed from the
+    log-softmax; when a wrong class leads the others by more than about 17 (float32
+    logits), its log-probability rounds to 0 and the loss is ``+inf`` (never a finite
+    wrong value; the true loss is finite). Float64 logits move that gap to about 36, and
+    ``activation='sigmoid'`` is exact at any logit. A weight of exactly 0
+    (``beta`` 0 or 1, ``alpha`` 0) removes its term, so it never turns ``inf`` into NaN.
 
     See Also
     --------
