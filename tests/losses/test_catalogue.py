@@ -869,3 +869,22 @@ def test_combo_zero_weights_remove_their_terms():
         got = float(rl.combo_loss(x, y, alpha=alpha, beta=beta))
         want = float(rl.combo_loss(x.astype(np.float64), y, alpha=alpha, beta=beta))
         assert np.isfinite(got) and got == pytest.approx(want, rel=1e-5), (alpha, beta)
+
+
+def test_penalty_maps_of_soft_dense_targets_and_arrays_in_partials():
+    # a soft dense target is read where it exceeds 0.5, as the loss itself reads it
+    rng = np.random.default_rng(11)
+    soft = 0.8 * np.eye(3)[Y] + 0.2 / 3
+    phi = rl.distance_penalty_map(soft, num_classes=3)
+    assert np.array_equal(phi, rl.distance_penalty_map(Y, num_classes=3))
+    x = rng.normal(size=X.shape)
+    assert float(rl.distance_penalized_cross_entropy(x, soft, penalty_maps=phi)) == \
+        pytest.approx(float(rl.distance_penalized_cross_entropy(x, soft)), rel=1e-12)
+    # no pixels: an empty map in the distance dtype
+    empty = rl.distance_penalty_map(np.zeros((0, 4, 5), np.int64), num_classes=3)
+    assert empty.shape == (0, 4, 5, 3) and empty.dtype == np.float64
+    # an array bound into a compound's term is refused with the way to pass it
+    with pytest.raises(ValueError, match=r"penalty_maps is an array of each call.*"
+                                         r"compound\(pred, target, penalty_maps=\.\.\.\)"):
+        rl.combine((1.0, functools.partial(rl.distance_penalized_cross_entropy,
+                                           penalty_maps=phi)))

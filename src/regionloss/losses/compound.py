@@ -119,9 +119,11 @@ def build_term(func, options: dict) -> LossTerm:
     """The term of public loss ``func`` with ``options`` (the others: its defaults)."""
     term_class = TERM_CLASSES[func]
     fields = term_fields(term_class)
-    if "mask" in options:
-        raise ValueError(f"{func.__name__}: mask is an array of each call, not an option "
-                         "of a compound; pass it when calling the compound")
+    arrays = {"mask", *term_class.aux_names, *term_class.optional_aux_names}
+    for name in sorted(arrays & set(options)):
+        raise ValueError(f"{func.__name__}: {name} is an array of each call, not an option "
+                         f"of a compound; pass it when calling the compound "
+                         f"(compound(pred, target, {name}=...))")
     unknown = sorted(set(options) - set(fields))
     if unknown:
         raise TypeError(f"{func.__name__} has no option {', '.join(map(repr, unknown))}; "

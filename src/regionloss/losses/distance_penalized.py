@@ -1,7 +1,8 @@
 r"""Distance-penalized cross-entropy (Caliva et al. 2019): cross-entropy weighted by
 ``1 +`` a map that is largest at the reference's boundaries.
 
-The map is computed inside the loss from the target, with
+The map is computed inside the loss from the target (or given, built once with
+:func:`distance_penalty_map`), with
 :func:`regionloss.distance_maps.distance_transform` (SciPy on NumPy and PyTorch, the GPU
 transform on CuPy, the ``jax.numpy`` transform under ``jax.jit``); no gradient flows
 through it.
@@ -16,6 +17,7 @@ from typing import Any, ClassVar, Sequence
 from array_api_compat import array_namespace
 
 from .._kernels.arrays import device_of
+from .._kernels.distance import distance_dtype
 from .._reduce import weighted_pixel_mean
 from .._typing import Array
 from .._validate import check_choice, check_spacing
@@ -122,9 +124,9 @@ def distance_penalty_map(target: Array, /, *, num_classes: int, class_axis: int 
     Parameters
     ----------
     target : array
-        An integer label map ``(N, *spatial)`` or a dense one-hot target (bool or 0/1
-        float) with the class axis at ``class_axis``, 1 to 3 spatial axes, read as
-        :func:`regionloss.signed_distance_map` reads it.
+        An integer label map ``(N, *spatial)`` or a dense target (bool, or float read
+        where it exceeds 0.5, as the loss reads it) with the class axis at
+        ``class_axis``, 1 to 3 spatial axes.
     num_classes : int
         The number of classes (channels of the prediction).
     class_axis : int, default -1
@@ -168,10 +170,13 @@ def distance_penalty_map(target: Array, /, *, num_classes: int, class_axis: int 
     """
     xp = array_namespace(target)
     check_choice("activation", activation, ("softmax", "sigmoid"))
+    if xp.isdtype(target.dtype, "real floating"):   # a dense target: as the loss reads it
+        target = target > 0.5
     inside, valid, class_axis, spatial_ndim = class_regions(
         xp, target, num_classes=num_classes, class_axis=class_axis, ignore_index=ignore_index)
     spacing = check_spacing(spacing, spatial_ndim)
-    phi = boundary_penalty(xp, inside, outside=activation == "sigmoid", spacing=spacing)
+    phi = boundary_penalty(xp, inside, outside=activation == "sigmoid", spacing=spacing,
+                           dtype=distance_dtype(xp, target))
     if valid is not None:
         phi = xp.where(xp.expand_dims(valid, axis=1), phi, xp.zeros_like(phi))
     return from_channels_first(xp, phi, class_axis)
