@@ -888,3 +888,17 @@ def test_penalty_maps_of_soft_dense_targets_and_arrays_in_partials():
                                          r"compound\(pred, target, penalty_maps=\.\.\.\)"):
         rl.combine((1.0, functools.partial(rl.distance_penalized_cross_entropy,
                                            penalty_maps=phi)))
+
+
+@jax_only
+def test_penalty_maps_of_another_library_are_refused_by_name():
+    import jax.numpy as jnp
+
+    phi = rl.distance_penalty_map(Y, num_classes=3)
+    with pytest.raises(TypeError, match=r"penalty_maps is a jax\S* but the prediction is "
+                                        r"read as a numpy.ndarray"):
+        rl.distance_penalized_cross_entropy(X, Y, penalty_maps=jnp.asarray(phi))
+    # NumPy maps next to a JAX prediction are converted
+    got = rl.distance_penalized_cross_entropy(jnp.asarray(X), Y, penalty_maps=phi)
+    assert float(got) == pytest.approx(float(rl.distance_penalized_cross_entropy(X, Y)),
+                                       rel=1e-5)

@@ -58,6 +58,12 @@ class Prepared:
         inputs, xp = self.inputs, self.xp
         maps = self.aux[aux_name]
         namespace(inputs.pred, maps, names=("pred", aux_name))
+        if namespace(maps, names=(aux_name,)) is not xp:   # NumPy maps were converted
+            kinds = [f"{type(a).__module__.split('.')[0]}.{type(a).__name__}"
+                     for a in (inputs.pred, maps)]
+            raise TypeError(f"{loss_name}: {aux_name} is a {kinds[1]} but the prediction "
+                            f"is read as a {kinds[0]}; pass {aux_name} in the prediction's "
+                            "array library (NumPy arrays are converted)")
         expected = tuple(inputs.pred.shape)
         if not inputs.had_class_axis:
             expected = expected[:-1]
