@@ -667,7 +667,8 @@ def test_precomputed_penalty_maps_under_jit_and_grad():
 def test_penalty_maps_bad_input():
     phi = rl.distance_penalty_map(Y, num_classes=3)
     loss = rl.distance_penalized_cross_entropy
-    with pytest.raises(ValueError, match=r"penalty_maps has shape \(2, 5, 6\).*distance_penalty_map"):
+    with pytest.raises(ValueError,
+                       match=r"penalty_maps has shape \(2, 5, 6\).*distance_penalty_map"):
         loss(X, Y, penalty_maps=phi[..., 0])
     with pytest.raises(ValueError, match="penalty_maps must be >= 0.*-1"):
         loss(X, Y, penalty_maps=phi - 1.0)

@@ -118,8 +118,8 @@ def distance_penalty_map(target: Array, /, *, num_classes: int, class_axis: int 
     the complement of :math:`S`. A class that is absent from a sample or fills it has no
     boundary: :math:`\Phi_c = 0`. Ignored pixels belong to no class (distances are
     measured to them) and get 0. The loss treats pixels of ``mask`` weight 0 as ignored
-    when it builds the maps; to get its maps here, give them ``ignore_index`` in
-    ``target``.
+    when it builds the maps; to get its maps here, give them ``ignore_index`` in a label
+    map (an all-zero class vector in a dense target).
 
     Parameters
     ----------
@@ -253,9 +253,9 @@ def distance_penalized_cross_entropy(pred: Array, target: Array, /, *,
     The map is computed from the target inside the call (a dense target is read as the
     classes where it exceeds 0.5), without gradient. Ignored pixels (and pixels of
     ``mask`` weight 0) belong to no class: distances are measured to them too (the
-    regions end where their annotation ends). The distance transforms cost several times the cross-entropy itself; where the
-    targets are fixed, compute the maps once with :func:`distance_penalty_map` and pass
-    them as ``penalty_maps``.
+    regions end where their annotation ends). The distance transforms cost several times
+    the cross-entropy itself; where the targets are fixed, compute the maps once with
+    :func:`distance_penalty_map` and pass them as ``penalty_maps``.
 
     Parameters
     ----------
