@@ -532,8 +532,9 @@ def test_launch_shape_never_narrower_than_the_classes():
     for bad in (0, 1025, -3):
         with pytest.raises(ValueError, match=r"threads must be in \[1, 1024\]"):
             F.fused_launch(1, 100, 4, 4, sms=1, threads=bad)
-    with pytest.raises(TypeError):
-        F.fused_launch(1, 100, 4, 4, sms=1, threads=2.5)
+    for bad in (2.5, True):
+        with pytest.raises(TypeError):
+            F.fused_launch(1, 100, 4, 4, sms=1, threads=bad)
 
 
 def test_kernel_thread_limit_reads_both_cupy_spellings():

@@ -226,6 +226,8 @@ def sm_count() -> int:
 
 def check_threads(threads) -> int:
     """A launch's threads per block, an integer in [1, 1024] (CUDA's limit)."""
+    if isinstance(threads, bool):
+        raise TypeError(f"threads must be an integer, got {threads!r}")
     value = operator.index(threads)
     if not 1 <= value <= 1024:
         raise ValueError(f"threads must be in [1, 1024] (CUDA's block limit), got {value}")
