@@ -297,6 +297,19 @@ def loss_matrix_inputs(opts, seed):
     return x, y, mask
 
 
+def check_loss_on_backend(loss, opts, backend, *, seed):
+    """``loss`` with ``opts`` on ``backend`` arrays equals it on NumPy, with and without a
+    mask, and returns an array of ``backend``'s namespace (the backend matrix of a loss)."""
+    x, y, mask = loss_matrix_inputs(opts, seed)
+    got = loss(backend(x), backend(y), **opts)
+    assert_same_namespace(got, backend)
+    np.testing.assert_allclose(to_numpy(got), to_numpy(loss(x, y, **opts)),
+                               rtol=2e-5, atol=1e-6)
+    got_mask = loss(backend(x), backend(y), mask=backend(mask), **opts)
+    np.testing.assert_allclose(to_numpy(got_mask), to_numpy(loss(x, y, mask=mask, **opts)),
+                               rtol=2e-5, atol=1e-6)
+
+
 # --------------------------------------------------------------------------- metrics
 # Two samples of six pixels, four classes (class 3 absent from both everywhere; class 2
 # absent from sample 1's reference but predicted once there).

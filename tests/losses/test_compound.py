@@ -13,8 +13,8 @@ import pytest
 import regionloss as rl
 from conftest import ERR_LABELS as LAB
 from conftest import ERR_PRED as X
-from conftest import (assert_same_namespace, finite_difference, jax_only, loss_matrix_inputs,
-                      to_numpy)
+from conftest import (assert_same_namespace, check_loss_on_backend, finite_difference, jax_only,
+                      loss_matrix_inputs, to_numpy)
 from conftest import jax_x64 as _jax
 
 
@@ -214,14 +214,7 @@ def _matrix_inputs(opts):
 def test_backend_matrix(backend, name, index):
     loss, option_sets = FAMILY[name]
     opts = option_sets[index]
-    x, y, mask = _matrix_inputs(opts)
-    want = to_numpy(loss(x, y, **opts))
-    got = loss(backend(x), backend(y), **opts)
-    assert_same_namespace(got, backend)
-    np.testing.assert_allclose(to_numpy(got), want, rtol=2e-5, atol=1e-6)
-    got_mask = loss(backend(x), backend(y), mask=backend(mask), **opts)
-    np.testing.assert_allclose(to_numpy(got_mask), to_numpy(loss(x, y, mask=mask, **opts)),
-                               rtol=2e-5, atol=1e-6)
+    check_loss_on_backend(loss, opts, backend, seed=16)
 
 
 def test_backend_compound_object(backend):

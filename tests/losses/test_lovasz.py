@@ -16,9 +16,8 @@ from conftest import ERR_LABELS as LAB
 from conftest import ERR_PRED as X
 from conftest import HAND_LABELS as Y
 from conftest import HAND_PROBS as P
-from conftest import (IGNORE_VALUES, NO_SMOOTH, assert_same_namespace, finite_difference,
-                      ignored_and_kept, jax_only, logits_and_labels, loss_matrix_inputs,
-                      to_numpy)
+from conftest import (IGNORE_VALUES, NO_SMOOTH, check_loss_on_backend, finite_difference,
+                      ignored_and_kept, jax_only, logits_and_labels, to_numpy)
 from conftest import jax_x64 as _jax
 from conftest import softmax_np as _softmax
 from regionloss.losses import lovasz as lovasz_module
@@ -262,22 +261,11 @@ FAMILY = {
 MATRIX = [(name, i) for name, (_, opts) in FAMILY.items() for i in range(len(opts))]
 
 
-def _matrix_inputs(opts):
-    return loss_matrix_inputs(opts, seed=16)
-
-
 @pytest.mark.parametrize("name, index", MATRIX, ids=[f"{n}-{i}" for n, i in MATRIX])
 def test_backend_matrix(backend, name, index):
     loss, option_sets = FAMILY[name]
     opts = option_sets[index]
-    x, y, mask = _matrix_inputs(opts)
-    want = to_numpy(loss(x, y, **opts))
-    got = loss(backend(x), backend(y), **opts)
-    assert_same_namespace(got, backend)
-    np.testing.assert_allclose(to_numpy(got), want, rtol=2e-5, atol=1e-6)
-    got_mask = loss(backend(x), backend(y), mask=backend(mask), **opts)
-    np.testing.assert_allclose(to_numpy(got_mask), to_numpy(loss(x, y, mask=mask, **opts)),
-                               rtol=2e-5, atol=1e-6)
+    check_loss_on_backend(loss, opts, backend, seed=16)
 
 
 @jax_only

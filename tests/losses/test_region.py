@@ -22,9 +22,9 @@ from conftest import ERR_LABELS as LAB
 from conftest import ERR_PRED as X
 from conftest import HAND_LABELS as Y
 from conftest import HAND_PROBS as P
-from conftest import (IGNORE_VALUES, NO_SMOOTH, assert_same_namespace, finite_difference,
-                      ignored_and_kept, jax_only, logits_and_labels, loss_matrix_inputs,
-                      to_numpy)
+from conftest import (IGNORE_VALUES, NO_SMOOTH, assert_same_namespace, check_loss_on_backend,
+                      finite_difference, ignored_and_kept, jax_only, logits_and_labels,
+                      loss_matrix_inputs, to_numpy)
 from conftest import jax_x64 as _jax
 
 LOSSES = [rl.dice_loss, rl.jaccard_loss, rl.tversky_loss, rl.focal_tversky_loss]
@@ -274,14 +274,7 @@ def _matrix_inputs(opts):
 @pytest.mark.parametrize("loss", LOSSES, ids=lambda f: f.__name__)
 @pytest.mark.parametrize("opts", OPTION_SETS, ids=lambda o: ",".join(o) or "defaults")
 def test_backend_matrix(backend, loss, opts):
-    x, y, mask = _matrix_inputs(opts)
-    want = to_numpy(loss(x, y, **opts))
-    got = loss(backend(x), backend(y), **opts)
-    assert_same_namespace(got, backend)
-    np.testing.assert_allclose(to_numpy(got), want, rtol=2e-5, atol=1e-6)
-    got_mask = loss(backend(x), backend(y), mask=backend(mask), **opts)
-    np.testing.assert_allclose(to_numpy(got_mask), to_numpy(loss(x, y, mask=mask, **opts)),
-                               rtol=2e-5, atol=1e-6)
+    check_loss_on_backend(loss, opts, backend, seed=4)
 
 
 def test_backend_matrix_dense_targets(backend):
@@ -310,14 +303,7 @@ def _family_matrix_inputs(opts):
 def test_backend_matrix_log_cosh_dice(backend, name, index):
     loss, option_sets = FAMILY[name]
     opts = option_sets[index]
-    x, y, mask = _family_matrix_inputs(opts)
-    want = to_numpy(loss(x, y, **opts))
-    got = loss(backend(x), backend(y), **opts)
-    assert_same_namespace(got, backend)
-    np.testing.assert_allclose(to_numpy(got), want, rtol=2e-5, atol=1e-6)
-    got_mask = loss(backend(x), backend(y), mask=backend(mask), **opts)
-    np.testing.assert_allclose(to_numpy(got_mask), to_numpy(loss(x, y, mask=mask, **opts)),
-                               rtol=2e-5, atol=1e-6)
+    check_loss_on_backend(loss, opts, backend, seed=16)
 
 
 # --------------------------------------------------------------------------- JAX: jit, grad, vmap
